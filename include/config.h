@@ -1,0 +1,96 @@
+/*
+ * config.h - the configuration file: load, validate, free.
+ *
+ * config_load() parses the libconfig file and checks every key, type and
+ * range; config_load_credentials() then loads and checks every certificate
+ * and key.  Both report all errors they find as "file:line: message" lines
+ * in a struct config_errors and never log.
+ */
+#ifndef VENCRYPTD_CONFIG_H
+#define VENCRYPTD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "net.h"
+
+#define CONFIG_MAX_SUBTYPES 8
+
+struct tls_creds;
+
+struct config_errors {
+	char **lines;           /* "file:line: message" */
+	size_t n;
+};
+
+void config_errors_add(struct config_errors *e, const char *file, int line,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void config_errors_free(struct config_errors *e);
+
+/* TLS files and settings; a service inherits the global block and may
+ * override any of it. */
+struct tls_settings {
+	char *ca_file;
+	char *cert_file;
+	char *key_file;
+	char *crl_file;         /* NULL: no CRL */
+	char *priority;
+	const char *file;       /* where this block was written (for errors) */
+	int line;
+};
+
+enum client_cert_mode {
+	CLIENT_CERT_REQUIRE,
+};
+
+struct listen_conf {
+	char *text;             /* as written */
+	struct net_addr addr;
+	int line;
+};
+
+struct service {
+	char *name;
+	int line;
+	struct listen_conf *listen;
+	size_t nlisten;
+	char *backend_text;
+	struct net_addr backend;
+	uint32_t subtypes[CONFIG_MAX_SUBTYPES];
+	size_t nsubtypes;
+	enum client_cert_mode client_cert;
+	char **allowed_dn;      /* NULL when absent: any verified certificate */
+	size_t nallowed_dn;
+	struct tls_settings tls;
+	struct tls_creds *creds;/* loaded by config_load_credentials() */
+};
+
+struct config {
+	char *path;
+	enum log_level log_level;
+	enum log_target log_target;
+	struct tls_settings tls;
+	unsigned max_clients;       /* 1..1000000, default 1024 */
+	unsigned handshake_timeout; /* seconds, 1..3600, default 10 */
+	unsigned backend_timeout;   /* seconds, 1..3600, default 5 */
+	struct service *services;
+	size_t nservices;
+	char **files;           /* files named by @include: tls_settings.file
+	                         * may point here (otherwise it is path) */
+	size_t nfiles;
+};
+
+#define DEFAULT_PRIORITY \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \
+	"-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:" \
+	"-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
+#define DEFAULT_CERT_DIR SYSCONFDIR "/pki/vencryptd"
+
+/* NULL on error, with every problem found in errs. */
+struct config *config_load(const char *path, struct config_errors *errs);
+/* Loads every service's credentials; 0 on success, -1 with errs filled. */
+int config_load_credentials(struct config *cfg, struct config_errors *errs);
+void config_free(struct config *cfg);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * net.h - socket helpers.  They never log: they return 0 or -1 with errno,
+ * or a parse result, and the caller reports.
+ */
+#ifndef VENCRYPTD_NET_H
+#define VENCRYPTD_NET_H
+
+#include <sys/socket.h>
+#include <stddef.h>
+
+#define NET_ADDRSTRLEN 128      /* "[v6]:port" or "unix:/path" */
+
+struct net_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+enum net_parse_result {
+	NET_PARSE_OK,
+	NET_PARSE_BAD_FORMAT,   /* not host:port, [v6]:port or unix:/path */
+	NET_PARSE_BAD_HOST,     /* host is not a numeric IPv4 or IPv6 address */
+	NET_PARSE_BAD_PORT,     /* port missing or not 0-65535 */
+	NET_PARSE_PATH_TOO_LONG,/* unix path does not fit sun_path */
+};
+
+/* "127.0.0.1:5900", "[::1]:5900", "unix:/run/x.sock" (unix only when
+ * allow_unix).  Hosts are numeric: no DNS at start-up or at run time. */
+enum net_parse_result net_parse_addr(const char *text, int allow_unix,
+    struct net_addr *out);
+const char *net_parse_result_str(enum net_parse_result r);
+/* Formats as the parser accepts it. */
+void net_format_addr(const struct net_addr *a, char *out, size_t cap);
+int net_addr_equal(const struct net_addr *a, const struct net_addr *b);
+
+/* Non-blocking, close-on-exec, SO_REUSEADDR, IPV6_V6ONLY; -1 + errno. */
+int net_listen(const struct net_addr *a, int backlog);
+/* Starts a non-blocking connect; 0 with *fd set (connect may be under way),
+ * -1 + errno. */
+int net_connect_start(const struct net_addr *a, int *fd);
+/* After the socket became writable: 0 connected, -1 + errno. */
+int net_connect_finish(int fd);
+/* The address a listening socket is bound to (port 0 resolved). */
+int net_local_addr(int fd, struct net_addr *out);
+void net_set_nodelay(int fd);
+
+#endif

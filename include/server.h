@@ -1,0 +1,40 @@
+/*
+ * server.h - the per-loop context: everything mutable lives here.
+ */
+#ifndef VENCRYPTD_SERVER_H
+#define VENCRYPTD_SERVER_H
+
+#include <stdint.h>
+#include <ev.h>
+
+#include "buf.h"
+#include "config.h"
+
+struct listener;
+struct session;
+
+struct server {
+	struct ev_loop *loop;
+	struct config *cfg;
+	struct listener *listeners;
+	size_t nlisteners;
+	int accepting;          /* listener watchers are started */
+	ev_timer accept_retry;  /* after EMFILE/ENFILE */
+	struct session *sessions;
+	unsigned nsessions;
+	uint64_t next_id;
+	struct buf_pool pool;
+	ev_signal sig_term;
+	ev_signal sig_int;
+	int stopping;
+};
+
+void server_init(struct server *srv, struct ev_loop *loop, struct config *cfg);
+/* Opens listeners; -1 (logged) on failure. */
+int server_start(struct server *srv);
+void server_run(struct server *srv);
+/* Stop accepting, close every session, leave the loop. */
+void server_stop(struct server *srv);
+void server_destroy(struct server *srv);
+
+#endif

@@ -1,0 +1,106 @@
+/*
+ * session.h - one client's life, from accept to the summary log line.
+ */
+#ifndef VENCRYPTD_SESSION_H
+#define VENCRYPTD_SESSION_H
+
+#include <stdint.h>
+#include <ev.h>
+#include <gnutls/gnutls.h>
+
+#include "buf.h"
+#include "log.h"
+#include "net.h"
+#include "rfb.h"
+
+struct server;
+struct service;
+
+/* The protocol, in order.  Exactly one value at a time. */
+enum session_state {
+	SESSION_VERSION,          /* sent "RFB 003.008", reading the client's version */
+	SESSION_SECURITY,         /* offered VeNCrypt, reading the client's type */
+	SESSION_VENCRYPT_VERSION, /* sent VeNCrypt 0.2, reading the client's version */
+	SESSION_SUBTYPE,          /* offered our subtypes, reading the client's pick */
+	SESSION_TLS_HANDSHAKE,    /* subtype acked, TLS handshake under way */
+	SESSION_BACKEND_CONNECT,  /* client authorised, connecting to the backend */
+	SESSION_BACKEND_VERSION,  /* connected, reading the backend's version */
+	SESSION_BACKEND_SECURITY, /* version sent, reading the backend's types */
+	SESSION_BACKEND_RESULT,   /* None chosen, reading the SecurityResult (3.8) */
+	SESSION_RELAY,            /* SecurityResult OK sent, relaying both ways */
+	SESSION_CLOSING,          /* flushing what is queued to either side */
+	SESSION_LINGER,           /* all sent and our sides shut: reading until the
+	                           * peers close too, so nothing we sent is lost
+	                           * to a reset; then teardown */
+};
+
+/* One side of a session.  Both halves look the same, so the relay is
+ * written once: read from a half into its peer's queue, write a half's
+ * own queue to its fd. */
+struct half {
+	struct session *s;
+	struct half *peer;
+	const char *name;       /* "client" or "backend", for logs */
+	int fd;                 /* -1 when closed */
+	ev_io io;
+	int events;             /* the mask io is armed with, 0 when stopped */
+	struct buf out;         /* bytes queued for this fd */
+	gnutls_session_t tls;   /* set once records flow on this fd */
+	size_t tls_inflight;    /* length handed to an interrupted record send */
+	int broken;             /* gone (closed, failed): nothing more goes to it */
+	uint64_t nread;         /* payload bytes read from this side */
+};
+
+/* Handshake-only state, freed when the relay starts. */
+struct handshake {
+	uint8_t in[8 + RFB_REASON_MAX];   /* partial message being read */
+	size_t len;
+	struct rfb_version client_version;
+	struct rfb_version backend_version;
+	ev_tstamp backend_deadline;
+};
+
+struct session {
+	struct server *srv;
+	const struct service *svc;
+	struct session *prev, *next;    /* the server's list of sessions */
+	uint64_t id;
+	enum session_state state;
+	struct half client;
+	struct half backend;
+	gnutls_session_t tls;   /* the client's TLS session, from the subtype on */
+	struct handshake *hs;
+	ev_timer timer;         /* the deadline of the current phase */
+	ev_tstamp started;
+	uint32_t subtype;
+	char *dn;               /* the client certificate's subject, RFC 4514 */
+	char peer[NET_ADDRSTRLEN];
+	char reason[160];       /* why the session ended (first reason wins) */
+};
+
+/* Takes ownership of fd, a freshly accepted client. */
+void session_start(struct server *srv, const struct service *svc, int fd,
+    const struct net_addr *peer);
+/* Stop everything, log the summary, free.  Idempotent through the state. */
+void session_close(struct session *s);
+
+/* Log with "session N: " in front. */
+void session_log(const struct session *s, enum log_level level,
+    const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+/* Queue bytes for the client (encrypted once TLS is up). */
+void session_send_client(struct session *s, const void *p, size_t n);
+/* Tell the client why it is refused, in the form its state allows, log
+ * detail, and close once that is flushed.  The first reason wins. */
+void session_refuse(struct session *s, const char *client_reason,
+    const char *fmt, ...) PRINTF_LIKE(3, 4);
+/* End without telling the client anything. */
+void session_abort(struct session *s, const char *fmt, ...) PRINTF_LIKE(2, 3);
+/* Enter a phase: set the state and arm the timer for it. */
+void session_enter(struct session *s, enum session_state state);
+/* Derive every watcher's mask from the state and the buffers. */
+void session_update_watchers(struct session *s);
+/* The backend is ready: send SecurityResult OK and start relaying. */
+void session_start_relay(struct session *s);
+
+#endif

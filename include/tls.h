@@ -1,0 +1,62 @@
+/*
+ * tls.h - GnuTLS glue: credentials, server sessions, peer verification.
+ */
+#ifndef VENCRYPTD_TLS_H
+#define VENCRYPTD_TLS_H
+
+#include <stddef.h>
+#include <gnutls/gnutls.h>
+
+#include "config.h"
+
+#define TLS_DN_MAX 1024
+
+/* Loaded, checked credentials of one service. */
+struct tls_creds {
+	gnutls_certificate_credentials_t cred;
+	gnutls_priority_t priority;
+};
+
+enum tls_load_result {
+	TLS_LOAD_OK,
+	TLS_LOAD_FAILED,        /* err says what, naming the file */
+};
+
+int tls_global_init(void);
+void tls_global_deinit(void);
+
+/* Loads CA, CRL, certificate and key; checks that the key matches the
+ * certificate, the certificate chains to the CA, and is within its
+ * validity dates.  The error names the file. */
+enum tls_load_result tls_creds_load(const struct tls_settings *s,
+    struct tls_creds **out, char *err, size_t errlen);
+void tls_creds_free(struct tls_creds *c);
+/* Checks a priority string; NULL when valid, otherwise where it failed. */
+const char *tls_priority_check(const char *priority);
+
+/* Why a client's certificate was not accepted. */
+enum tls_verdict {
+	TLS_PEER_OK,
+	TLS_PEER_NO_CERT,       /* "no client certificate" */
+	TLS_PEER_UNTRUSTED,     /* "certificate not trusted" (other CA, bad signature) */
+	TLS_PEER_EXPIRED,       /* "certificate expired" */
+	TLS_PEER_NOT_ACTIVE,    /* "certificate not yet valid" */
+	TLS_PEER_REVOKED,       /* "certificate revoked" */
+	TLS_PEER_PURPOSE,       /* "certificate not for client authentication" */
+	TLS_PEER_INSECURE,      /* "certificate uses an insecure algorithm" */
+	TLS_PEER_BAD,           /* "certificate not valid" (anything else) */
+};
+
+const char *tls_verdict_reason(enum tls_verdict v);
+
+/* A server session reading the given fd, tickets off, client certificate
+ * requested (not required: a refusal is then told inside TLS). */
+int tls_session_new(gnutls_session_t *out, const struct tls_creds *c, int fd);
+/* Verifies the peer's chain, dates, CRL and client-auth purpose; on return
+ * dn holds the subject DN in RFC 4514 order when a certificate was sent
+ * (empty otherwise). */
+enum tls_verdict tls_verify_peer(gnutls_session_t s, char *dn, size_t dncap);
+/* "TLS1.3 AES-256-GCM" for logs */
+void tls_describe(gnutls_session_t s, char *out, size_t cap);
+
+#endif

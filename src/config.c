@@ -1,0 +1,1025 @@
+/*
+ * config.c - load and validate the configuration file.
+ *
+ * libconfig only parses the syntax: it accepts unknown keys and its lookup
+ * functions cannot tell a missing key from one of the wrong type.  So every
+ * group is walked member by member here, in file order: each key must be
+ * known, of the right type and in range.  Every problem becomes one
+ * "file:line: message" line and checking goes on, so that one run shows them
+ * all.  Nothing here logs.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <netinet/in.h>
+
+#include <libconfig.h>
+
+#include "config.h"
+#include "dn.h"
+#include "log.h"
+#include "net.h"
+#include "rfb.h"
+#include "tls.h"
+
+/* What one tls block says, pointing into libconfig's tree (so only valid
+ * while it lives); resolved into a struct tls_settings at the end. */
+struct tls_block {
+	const config_setting_t *setting;        /* NULL when there is none */
+	const char *cert_dir;
+	const char *ca_file;
+	const char *cert_file;
+	const char *key_file;
+	const char *crl_file;
+	const char *priority;
+};
+
+struct loader {
+	const char *path;
+	char *incdir;           /* where libconfig looks for @include files */
+	struct config_errors *errs;
+	size_t nerrors;         /* counted even when a line could not be stored */
+	bool nomem;
+	struct config *cfg;
+	struct tls_block tls;   /* the global block */
+	struct tls_block *svc_tls;      /* one per service */
+};
+
+static const uint32_t supported_subtypes[] = { VENCRYPT_X509NONE };
+
+static const struct {
+	const char *name;
+	enum client_cert_mode mode;
+} client_cert_modes[] = {
+	{ "require", CLIENT_CERT_REQUIRE },
+};
+
+static void errors_vadd(struct config_errors *, const char *, int,
+    const char *, va_list) PRINTF_LIKE(4, 0);
+static void ld_error(struct loader *, const config_setting_t *,
+    const char *, ...) PRINTF_LIKE(3, 4);
+
+/* ---- error lines --------------------------------------------------------- */
+
+static void
+errors_vadd(struct config_errors *e, const char *file, int line,
+    const char *fmt, va_list ap)
+{
+	char *msg = NULL, *full = NULL, **lines;
+	int r;
+
+	if (file == NULL)
+		file = "(config)";
+	if (vasprintf(&msg, fmt, ap) == -1) {
+		msg = NULL;
+		goto cleanup;
+	}
+	if (line > 0)
+		r = asprintf(&full, "%s:%d: %s", file, line, msg);
+	else
+		r = asprintf(&full, "%s: %s", file, msg);
+	if (r == -1) {
+		full = NULL;
+		goto cleanup;
+	}
+	lines = realloc(e->lines, (e->n + 1) * sizeof *lines);
+	if (lines == NULL)
+		goto cleanup;
+	e->lines = lines;
+	e->lines[e->n++] = full;
+	full = NULL;
+cleanup:
+	free(full);
+	free(msg);
+}
+
+void
+config_errors_add(struct config_errors *e, const char *file, int line,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	errors_vadd(e, file, line, fmt, ap);
+	va_end(ap);
+}
+
+void
+config_errors_free(struct config_errors *e)
+{
+	if (e == NULL)
+		return;
+	for (size_t i = 0; i < e->n; i++)
+		free(e->lines[i]);
+	free(e->lines);
+	e->lines = NULL;
+	e->n = 0;
+}
+
+/* ---- loader helpers ------------------------------------------------------ */
+
+/* The file a setting (or a parse error) came from: libconfig says NULL for
+ * the config itself and names an @include file as written, relative to
+ * incdir.  *tofree holds what the caller frees. */
+static const char *
+source_file(const struct loader *ld, const char *f, char **tofree)
+{
+	*tofree = NULL;
+	if (f == NULL)
+		return ld->path;
+	if (f[0] == '/' || ld->incdir == NULL)
+		return f;
+	if (asprintf(tofree, "%s/%s", ld->incdir, f) == -1) {
+		*tofree = NULL;
+		return f;
+	}
+	return *tofree;
+}
+
+static int
+setting_line(const config_setting_t *s)
+{
+	return s != NULL ? (int)config_setting_source_line(s) : 0;
+}
+
+/* An error at setting s (NULL or the root: the file as a whole). */
+static void
+ld_error(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
+{
+	const char *file;
+	char *tofree;
+	va_list ap;
+
+	file = source_file(ld, s != NULL ? config_setting_source_file(s) : NULL,
+	    &tofree);
+	va_start(ap, fmt);
+	errors_vadd(ld->errs, file, setting_line(s), fmt, ap);
+	va_end(ap);
+	free(tofree);
+	ld->nerrors++;
+}
+
+static void
+ld_nomem(struct loader *ld)
+{
+	if (!ld->nomem)
+		ld_error(ld, NULL, "out of memory");
+	ld->nomem = true;
+}
+
+static char *
+ld_strdup(struct loader *ld, const char *s)
+{
+	char *p = strdup(s);
+
+	if (p == NULL)
+		ld_nomem(ld);
+	return p;
+}
+
+static char *
+ld_join(struct loader *ld, const char *dir, const char *name)
+{
+	size_t len = strlen(dir);
+	char *p;
+
+	if (asprintf(&p, "%s%s%s", dir, len > 0 && dir[len - 1] == '/' ? "" :
+	    "/", name) == -1) {
+		ld_nomem(ld);
+		return NULL;
+	}
+	return p;
+}
+
+/* The file a setting came from, kept for the life of the config: the
+ * config's own path, or a copy of a file named by @include. */
+static const char *
+ld_keep_file(struct loader *ld, const config_setting_t *s)
+{
+	struct config *cfg = ld->cfg;
+	const char *f, *kept = cfg->path;
+	char **files, *tofree;
+
+	f = source_file(ld, s != NULL ? config_setting_source_file(s) : NULL,
+	    &tofree);
+	if (strcmp(f, cfg->path) == 0)
+		goto done;
+	for (size_t i = 0; i < cfg->nfiles; i++)
+		if (strcmp(cfg->files[i], f) == 0) {
+			kept = cfg->files[i];
+			goto done;
+		}
+	files = realloc(cfg->files, (cfg->nfiles + 1) * sizeof *files);
+	if (files == NULL) {
+		ld_nomem(ld);
+		goto done;
+	}
+	cfg->files = files;
+	if ((cfg->files[cfg->nfiles] = ld_strdup(ld, f)) != NULL)
+		kept = cfg->files[cfg->nfiles++];
+done:
+	free(tofree);
+	return kept;
+}
+
+static void
+unknown_key(struct loader *ld, const config_setting_t *s, const char *where)
+{
+	ld_error(ld, s, "unknown key \"%s\" %s", config_setting_name(s), where);
+}
+
+/* ---- typed values -------------------------------------------------------- */
+
+static bool
+is_group(struct loader *ld, const config_setting_t *s)
+{
+	if (config_setting_is_group(s))
+		return true;
+	ld_error(ld, s, "\"%s\" must be a group { ... }", config_setting_name(s));
+	return false;
+}
+
+static const char *
+get_string(struct loader *ld, const config_setting_t *s)
+{
+	if (config_setting_type(s) == CONFIG_TYPE_STRING)
+		return config_setting_get_string(s);
+	ld_error(ld, s, "\"%s\" must be a string", config_setting_name(s));
+	return NULL;
+}
+
+static const char *
+get_nonempty_string(struct loader *ld, const config_setting_t *s)
+{
+	const char *v = get_string(ld, s);
+
+	if (v != NULL && *v == '\0') {
+		ld_error(ld, s, "\"%s\" must not be empty", config_setting_name(s));
+		return NULL;
+	}
+	return v;
+}
+
+static bool
+get_uint(struct loader *ld, const config_setting_t *s, unsigned min,
+    unsigned max, unsigned *out)
+{
+	int type = config_setting_type(s);
+	long long v;
+
+	if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
+		ld_error(ld, s, "\"%s\" must be an integer",
+		    config_setting_name(s));
+		return false;
+	}
+	v = config_setting_get_int64(s);
+	if (v < min || v > max) {
+		ld_error(ld, s, "\"%s\" must be between %u and %u, not %lld",
+		    config_setting_name(s), min, max, v);
+		return false;
+	}
+	*out = (unsigned)v;
+	return true;
+}
+
+/* A non-empty [ "array" ] (or ( "list" )) of strings. */
+static bool
+check_string_array(struct loader *ld, const config_setting_t *s)
+{
+	const char *name = config_setting_name(s);
+	int type = config_setting_type(s), n;
+
+	if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
+		ld_error(ld, s, "\"%s\" must be an array of strings [ ... ]",
+		    name);
+		return false;
+	}
+	if ((n = config_setting_length(s)) == 0) {
+		ld_error(ld, s, "\"%s\" must not be empty", name);
+		return false;
+	}
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			ld_error(ld, e, "\"%s\" must be an array of strings [ ... ]",
+			    name);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* ---- log and limits ------------------------------------------------------ */
+
+static void
+parse_log(struct loader *ld, const config_setting_t *grp)
+{
+	struct config *cfg = ld->cfg;
+	int n = config_setting_length(grp), r;
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(grp, (unsigned)i);
+		const char *name = config_setting_name(s), *v;
+
+		if (strcmp(name, "level") == 0) {
+			if ((v = get_string(ld, s)) == NULL)
+				continue;
+			if ((r = log_level_from_name(v)) < 0)
+				ld_error(ld, s, "unknown log level \"%s\" (valid: "
+				    "error, warning, notice, info, debug)", v);
+			else
+				cfg->log_level = (enum log_level)r;
+		} else if (strcmp(name, "target") == 0) {
+			if ((v = get_string(ld, s)) == NULL)
+				continue;
+			if ((r = log_target_from_name(v)) < 0)
+				ld_error(ld, s, "unknown log target \"%s\" (valid: "
+				    "stderr, syslog)", v);
+			else
+				cfg->log_target = (enum log_target)r;
+		} else
+			unknown_key(ld, s, "in log");
+	}
+}
+
+static void
+parse_limits(struct loader *ld, const config_setting_t *grp)
+{
+	struct config *cfg = ld->cfg;
+	int n = config_setting_length(grp);
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(grp, (unsigned)i);
+		const char *name = config_setting_name(s);
+
+		if (strcmp(name, "max_clients") == 0)
+			get_uint(ld, s, 1, 1000000, &cfg->max_clients);
+		else if (strcmp(name, "handshake_timeout") == 0)
+			get_uint(ld, s, 1, 3600, &cfg->handshake_timeout);
+		else if (strcmp(name, "backend_timeout") == 0)
+			get_uint(ld, s, 1, 3600, &cfg->backend_timeout);
+		else
+			unknown_key(ld, s, "in limits");
+	}
+}
+
+/* ---- tls ----------------------------------------------------------------- */
+
+static const char **
+tls_block_field(struct tls_block *b, const char *name)
+{
+	if (strcmp(name, "cert_dir") == 0)
+		return &b->cert_dir;
+	if (strcmp(name, "ca_file") == 0)
+		return &b->ca_file;
+	if (strcmp(name, "cert_file") == 0)
+		return &b->cert_file;
+	if (strcmp(name, "key_file") == 0)
+		return &b->key_file;
+	if (strcmp(name, "crl_file") == 0)
+		return &b->crl_file;
+	if (strcmp(name, "priority") == 0)
+		return &b->priority;
+	return NULL;
+}
+
+static void
+check_priority(struct loader *ld, const config_setting_t *s, const char *prio)
+{
+	const char *at = tls_priority_check(prio);
+	uintptr_t start = (uintptr_t)prio, pos = (uintptr_t)at;
+
+	if (at == NULL)
+		return;
+	if (pos >= start && pos <= start + strlen(prio))
+		ld_error(ld, s, "\"priority\" is invalid at character %zu: \"%s\"",
+		    (size_t)(pos - start) + 1, at);
+	else
+		ld_error(ld, s, "\"priority\" is invalid: %s", at);
+}
+
+static void
+parse_tls_block(struct loader *ld, const config_setting_t *grp,
+    struct tls_block *b, const char *where)
+{
+	int n = config_setting_length(grp);
+
+	b->setting = grp;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(grp, (unsigned)i);
+		const char **field = tls_block_field(b, config_setting_name(s));
+		const char *v;
+
+		if (field == NULL) {
+			unknown_key(ld, s, where);
+			continue;
+		}
+		if ((v = get_nonempty_string(ld, s)) == NULL)
+			continue;
+		if (field == &b->priority)
+			check_priority(ld, s, v);
+		*field = v;
+	}
+}
+
+/* A file given in the block itself, else in the global block, else named
+ * after the directory. */
+static char *
+tls_path(struct loader *ld, const char *own, const char *global,
+    const char *dir, const char *name)
+{
+	if (own != NULL)
+		return ld_strdup(ld, own);
+	if (global != NULL)
+		return ld_strdup(ld, global);
+	return ld_join(ld, dir, name);
+}
+
+/* The CRL named after the directory is optional: used only if it exists.
+ * A file that exists but cannot be looked at is still named, so that
+ * loading it fails loudly instead of silently running without the CRL. */
+static char *
+tls_dir_crl(struct loader *ld, const char *dir)
+{
+	struct stat st;
+	char *p = ld_join(ld, dir, "ca-crl.pem");
+
+	if (p != NULL && stat(p, &st) == -1 &&
+	    (errno == ENOENT || errno == ENOTDIR)) {
+		free(p);
+		p = NULL;
+	}
+	return p;
+}
+
+/* Settings for own (the global block, or a service's) over the global
+ * block, key by key.  A service's cert_dir replaces the directory the
+ * unnamed files come from; files named explicitly win over any directory. */
+static void
+tls_resolve(struct loader *ld, struct tls_settings *out,
+    const struct tls_block *own, const config_setting_t *fallback)
+{
+	const struct tls_block *g = &ld->tls;
+	const config_setting_t *at;
+	const char *dir;
+
+	dir = own->cert_dir != NULL ? own->cert_dir :
+	    g->cert_dir != NULL ? g->cert_dir : DEFAULT_CERT_DIR;
+	out->ca_file = tls_path(ld, own->ca_file, g->ca_file, dir,
+	    "ca-cert.pem");
+	out->cert_file = tls_path(ld, own->cert_file, g->cert_file, dir,
+	    "server-cert.pem");
+	out->key_file = tls_path(ld, own->key_file, g->key_file, dir,
+	    "server-key.pem");
+	if (own->crl_file != NULL || g->crl_file != NULL)
+		out->crl_file = tls_path(ld, own->crl_file, g->crl_file, dir,
+		    "ca-crl.pem");
+	else
+		out->crl_file = tls_dir_crl(ld, dir);
+	out->priority = ld_strdup(ld, own->priority != NULL ? own->priority :
+	    g->priority != NULL ? g->priority : DEFAULT_PRIORITY);
+
+	at = own->setting != NULL ? own->setting :
+	    g->setting != NULL ? g->setting : fallback;
+	out->file = ld_keep_file(ld, at);
+	out->line = setting_line(at);
+}
+
+/* ---- services ------------------------------------------------------------ */
+
+static bool
+valid_service_name(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' ||
+		    *s == '-'))
+			return false;
+	return true;
+}
+
+/* "service \"desktop\"", or "service #2" while the name is unusable. */
+static void
+service_label(const config_setting_t *grp, size_t idx, char *out, size_t cap)
+{
+	const char *name;
+
+	if (config_setting_lookup_string(grp, "name", &name) == CONFIG_TRUE &&
+	    valid_service_name(name))
+		snprintf(out, cap, "service \"%.64s\"", name);
+	else
+		snprintf(out, cap, "service #%zu", idx + 1);
+}
+
+static in_port_t
+addr_port(const struct net_addr *a)
+{
+	switch (a->ss.ss_family) {
+	case AF_INET:
+		return ((const struct sockaddr_in *)&a->ss)->sin_port;
+	case AF_INET6:
+		return ((const struct sockaddr_in6 *)&a->ss)->sin6_port;
+	}
+	return 0;
+}
+
+/* A listen address already taken by an earlier entry.  Port 0 ("any free
+ * port") never clashes. */
+static const struct listen_conf *
+find_listen(const struct loader *ld, const struct net_addr *a)
+{
+	const struct config *cfg = ld->cfg;
+
+	if (addr_port(a) == 0)
+		return NULL;
+	for (size_t i = 0; i < cfg->nservices; i++)
+		for (size_t j = 0; j < cfg->services[i].nlisten; j++)
+			if (net_addr_equal(&cfg->services[i].listen[j].addr, a))
+				return &cfg->services[i].listen[j];
+	return NULL;
+}
+
+static void
+parse_name(struct loader *ld, struct service *svc, const config_setting_t *s,
+    size_t idx)
+{
+	const struct config *cfg = ld->cfg;
+	const char *v;
+
+	if ((v = get_nonempty_string(ld, s)) == NULL)
+		return;
+	if (!valid_service_name(v)) {
+		ld_error(ld, s, "service name \"%s\" may only contain letters, "
+		    "digits, '.', '_' and '-'", v);
+		return;
+	}
+	for (size_t j = 0; j < idx; j++)
+		if (cfg->services[j].name != NULL &&
+		    strcmp(cfg->services[j].name, v) == 0) {
+			ld_error(ld, s, "duplicate service name \"%s\" (first at "
+			    "line %d)", v, cfg->services[j].line);
+			break;
+		}
+	svc->name = ld_strdup(ld, v);
+}
+
+static void
+parse_listen(struct loader *ld, struct service *svc, const config_setting_t *s)
+{
+	int n;
+
+	if (!check_string_array(ld, s))
+		return;
+	n = config_setting_length(s);
+	if ((svc->listen = calloc((size_t)n, sizeof *svc->listen)) == NULL) {
+		ld_nomem(ld);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *text = config_setting_get_string(e);
+		struct listen_conf *lc = &svc->listen[svc->nlisten];
+		const struct listen_conf *prev;
+		enum net_parse_result r;
+
+		if ((r = net_parse_addr(text, 0, &lc->addr)) != NET_PARSE_OK) {
+			ld_error(ld, e, "bad listen address \"%s\": %s", text,
+			    net_parse_result_str(r));
+			continue;
+		}
+		if ((prev = find_listen(ld, &lc->addr)) != NULL) {
+			ld_error(ld, e, "listen address \"%s\" duplicates \"%s\" "
+			    "at line %d", text, prev->text, prev->line);
+			continue;
+		}
+		if ((lc->text = ld_strdup(ld, text)) == NULL)
+			continue;
+		lc->line = setting_line(e);
+		svc->nlisten++;
+	}
+}
+
+static void
+parse_backend(struct loader *ld, struct service *svc, const config_setting_t *s)
+{
+	enum net_parse_result r;
+	const char *v;
+
+	if ((v = get_string(ld, s)) == NULL)
+		return;
+	if ((r = net_parse_addr(v, 1, &svc->backend)) != NET_PARSE_OK) {
+		ld_error(ld, s, "bad backend address \"%s\": %s", v,
+		    net_parse_result_str(r));
+		return;
+	}
+	svc->backend_text = ld_strdup(ld, v);
+}
+
+static bool
+subtype_supported(uint32_t st)
+{
+	for (size_t i = 0; i < sizeof supported_subtypes /
+	    sizeof supported_subtypes[0]; i++)
+		if (supported_subtypes[i] == st)
+			return true;
+	return false;
+}
+
+static void
+parse_subtypes(struct loader *ld, struct service *svc,
+    const config_setting_t *s)
+{
+	int n;
+
+	if (!check_string_array(ld, s))
+		return;
+	if ((n = config_setting_length(s)) > CONFIG_MAX_SUBTYPES) {
+		ld_error(ld, s, "\"subtypes\" lists %d subtypes; at most %d are "
+		    "allowed", n, CONFIG_MAX_SUBTYPES);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *name = config_setting_get_string(e);
+		uint32_t st = vencrypt_subtype_from_name(name);
+		bool dup = false;
+
+		if (st == 0) {
+			ld_error(ld, e, "unknown subtype \"%s\"", name);
+			continue;
+		}
+		if (!subtype_supported(st)) {
+			ld_error(ld, e, "subtype \"%s\" is not supported yet", name);
+			continue;
+		}
+		for (size_t j = 0; j < svc->nsubtypes; j++)
+			dup = dup || svc->subtypes[j] == st;
+		if (dup) {
+			ld_error(ld, e, "duplicate subtype \"%s\"", name);
+			continue;
+		}
+		svc->subtypes[svc->nsubtypes++] = st;
+	}
+}
+
+static void
+parse_client_cert(struct loader *ld, struct service *svc,
+    const config_setting_t *s)
+{
+	char valid[64] = "";
+	const char *v;
+	size_t i, n = sizeof client_cert_modes / sizeof client_cert_modes[0];
+
+	if ((v = get_string(ld, s)) == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		if (strcmp(v, client_cert_modes[i].name) == 0) {
+			svc->client_cert = client_cert_modes[i].mode;
+			return;
+		}
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			strncat(valid, ", ", sizeof valid - strlen(valid) - 1);
+		strncat(valid, client_cert_modes[i].name,
+		    sizeof valid - strlen(valid) - 1);
+	}
+	ld_error(ld, s, "unknown client_cert \"%s\" (valid: %s)", v, valid);
+}
+
+static void
+parse_allowed_dn(struct loader *ld, struct service *svc,
+    const config_setting_t *s)
+{
+	int n;
+
+	if (!check_string_array(ld, s))
+		return;
+	n = config_setting_length(s);
+	if ((svc->allowed_dn = calloc((size_t)n, sizeof *svc->allowed_dn)) ==
+	    NULL) {
+		ld_nomem(ld);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *pattern = config_setting_get_string(e);
+		const char *why = NULL;
+		char *copy;
+
+		if (dn_pattern_check(pattern, &why) != DN_MATCH) {
+			ld_error(ld, e, "bad allowed_dn pattern \"%s\": %s", pattern,
+			    why != NULL ? why : "not a valid DN pattern");
+			continue;
+		}
+		if ((copy = ld_strdup(ld, pattern)) == NULL)
+			continue;
+		svc->allowed_dn[svc->nallowed_dn++] = copy;
+	}
+}
+
+static void
+parse_service(struct loader *ld, const config_setting_t *grp, size_t idx)
+{
+	struct service *svc = &ld->cfg->services[idx];
+	const config_setting_t *name = NULL, *listen = NULL, *backend = NULL;
+	const config_setting_t *subtypes = NULL;
+	char label[96], where[128];
+	int n = config_setting_length(grp);
+
+	svc->line = setting_line(grp);
+	svc->client_cert = CLIENT_CERT_REQUIRE;
+	service_label(grp, idx, label, sizeof label);
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(grp, (unsigned)i);
+		const char *key = config_setting_name(s);
+
+		if (strcmp(key, "name") == 0) {
+			name = s;
+			parse_name(ld, svc, s, idx);
+		} else if (strcmp(key, "listen") == 0) {
+			listen = s;
+			parse_listen(ld, svc, s);
+		} else if (strcmp(key, "backend") == 0) {
+			backend = s;
+			parse_backend(ld, svc, s);
+		} else if (strcmp(key, "subtypes") == 0) {
+			subtypes = s;
+			parse_subtypes(ld, svc, s);
+		} else if (strcmp(key, "client_cert") == 0)
+			parse_client_cert(ld, svc, s);
+		else if (strcmp(key, "allowed_dn") == 0)
+			parse_allowed_dn(ld, svc, s);
+		else if (strcmp(key, "tls") == 0) {
+			if (!is_group(ld, s))
+				continue;
+			snprintf(where, sizeof where, "in tls of %s", label);
+			parse_tls_block(ld, s, &ld->svc_tls[idx], where);
+		} else {
+			snprintf(where, sizeof where, "in %s", label);
+			unknown_key(ld, s, where);
+		}
+	}
+
+	if (name == NULL)
+		ld_error(ld, grp, "missing \"name\" in %s", label);
+	if (listen == NULL)
+		ld_error(ld, grp, "missing \"listen\" in %s", label);
+	if (backend == NULL)
+		ld_error(ld, grp, "missing \"backend\" in %s", label);
+	if (subtypes == NULL)
+		svc->subtypes[svc->nsubtypes++] = VENCRYPT_X509NONE;
+}
+
+static void
+parse_services(struct loader *ld, const config_setting_t *list)
+{
+	struct config *cfg = ld->cfg;
+	size_t n;
+
+	if (!config_setting_is_list(list)) {
+		ld_error(ld, list, "\"services\" must be a list of groups "
+		    "( { ... }, ... )");
+		return;
+	}
+	if ((n = (size_t)config_setting_length(list)) == 0) {
+		ld_error(ld, list, "\"services\" must not be empty");
+		return;
+	}
+	cfg->services = calloc(n, sizeof *cfg->services);
+	ld->svc_tls = calloc(n, sizeof *ld->svc_tls);
+	if (cfg->services == NULL || ld->svc_tls == NULL) {
+		ld_nomem(ld);
+		return;
+	}
+	cfg->nservices = n;
+	for (size_t i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(list,
+		    (unsigned)i);
+		if (!config_setting_is_group(e)) {
+			ld_error(ld, e, "each entry of \"services\" must be a "
+			    "group { ... }");
+			continue;
+		}
+		parse_service(ld, e, i);
+	}
+}
+
+static void
+parse_root(struct loader *ld, const config_setting_t *root)
+{
+	const config_setting_t *services = NULL;
+	int n = config_setting_length(root);
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
+		const char *name = config_setting_name(s);
+
+		if (strcmp(name, "log") == 0) {
+			if (is_group(ld, s))
+				parse_log(ld, s);
+		} else if (strcmp(name, "tls") == 0) {
+			if (is_group(ld, s))
+				parse_tls_block(ld, s, &ld->tls, "in tls");
+		} else if (strcmp(name, "limits") == 0) {
+			if (is_group(ld, s))
+				parse_limits(ld, s);
+		} else if (strcmp(name, "services") == 0) {
+			services = s;
+			parse_services(ld, s);
+		} else
+			unknown_key(ld, s, "at top level");
+	}
+	if (services == NULL)
+		ld_error(ld, root, "missing \"services\": nothing to serve");
+}
+
+/* libconfig resolves a relative @include against include_dir: make that
+ * the directory of the config file rather than the current one. */
+static void
+set_include_dir(struct loader *ld, config_t *lc)
+{
+	char *copy;
+
+	if ((copy = ld_strdup(ld, ld->path)) == NULL)
+		return;
+	if ((ld->incdir = ld_strdup(ld, dirname(copy))) != NULL)
+		config_set_include_dir(lc, ld->incdir);
+	free(copy);
+}
+
+struct config *
+config_load(const char *path, struct config_errors *errs)
+{
+	struct loader ld;
+	struct config *cfg = NULL, *ret = NULL;
+	const config_setting_t *services;
+	struct stat st;
+	config_t lc;
+	const char *file;
+	char *tofree = NULL;
+	FILE *fp = NULL;
+
+	memset(&ld, 0, sizeof ld);
+	ld.path = path;
+	ld.errs = errs;
+	config_init(&lc);
+
+	if ((cfg = calloc(1, sizeof *cfg)) == NULL ||
+	    (cfg->path = strdup(path)) == NULL) {
+		ld_nomem(&ld);
+		goto cleanup;
+	}
+	ld.cfg = cfg;
+	cfg->log_level = LOG_LEVEL_INFO;
+	cfg->log_target = LOG_TARGET_STDERR;
+	cfg->max_clients = 1024;
+	cfg->handshake_timeout = 10;
+	cfg->backend_timeout = 5;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		ld_error(&ld, NULL, "cannot open: %s", strerror(errno));
+		goto cleanup;
+	}
+	if (fstat(fileno(fp), &st) == -1) {
+		ld_error(&ld, NULL, "cannot stat: %s", strerror(errno));
+		goto cleanup;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ld_error(&ld, NULL, "not a regular file");
+		goto cleanup;
+	}
+	set_include_dir(&ld, &lc);
+	if (config_read(&lc, fp) != CONFIG_TRUE) {
+		file = source_file(&ld, config_error_file(&lc), &tofree);
+		config_errors_add(errs, file, config_error_line(&lc), "%s",
+		    config_error_text(&lc) != NULL ? config_error_text(&lc) :
+		    "cannot parse");
+		ld.nerrors++;
+		goto cleanup;
+	}
+
+	parse_root(&ld, config_root_setting(&lc));
+	if (ld.nerrors > 0)
+		goto cleanup;
+	tls_resolve(&ld, &cfg->tls, &ld.tls, NULL);
+	services = config_lookup(&lc, "services");
+	for (size_t i = 0; i < cfg->nservices; i++)
+		tls_resolve(&ld, &cfg->services[i].tls, &ld.svc_tls[i],
+		    config_setting_get_elem(services, (unsigned)i));
+	if (ld.nerrors > 0)
+		goto cleanup;
+	ret = cfg;
+	cfg = NULL;
+cleanup:
+	if (fp != NULL)
+		fclose(fp);
+	config_destroy(&lc);
+	free(tofree);
+	free(ld.incdir);
+	free(ld.svc_tls);
+	config_free(cfg);
+	return ret;
+}
+
+/* ---- credentials --------------------------------------------------------- */
+
+static bool
+str_equal(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static bool
+tls_settings_equal(const struct tls_settings *a, const struct tls_settings *b)
+{
+	return str_equal(a->ca_file, b->ca_file) &&
+	    str_equal(a->cert_file, b->cert_file) &&
+	    str_equal(a->key_file, b->key_file) &&
+	    str_equal(a->crl_file, b->crl_file) &&
+	    str_equal(a->priority, b->priority);
+}
+
+/* Services with the same settings share one set of credentials. */
+int
+config_load_credentials(struct config *cfg, struct config_errors *errs)
+{
+	char err[1024];
+	int ret = 0;
+
+	for (size_t i = 0; i < cfg->nservices; i++) {
+		struct service *svc = &cfg->services[i];
+
+		if (svc->creds != NULL)
+			continue;
+		for (size_t j = 0; j < i && svc->creds == NULL; j++)
+			if (cfg->services[j].creds != NULL &&
+			    tls_settings_equal(&cfg->services[j].tls, &svc->tls))
+				svc->creds = cfg->services[j].creds;
+		if (svc->creds != NULL)
+			continue;
+		err[0] = '\0';
+		if (tls_creds_load(&svc->tls, &svc->creds, err, sizeof err) !=
+		    TLS_LOAD_OK) {
+			svc->creds = NULL;
+			config_errors_add(errs, svc->tls.file, svc->tls.line,
+			    "service %s: %s", svc->name,
+			    err[0] != '\0' ? err : "cannot load credentials");
+			ret = -1;
+		}
+	}
+	return ret;
+}
+
+/* ---- free ---------------------------------------------------------------- */
+
+static void
+tls_settings_free(struct tls_settings *s)
+{
+	free(s->ca_file);
+	free(s->cert_file);
+	free(s->key_file);
+	free(s->crl_file);
+	free(s->priority);
+}
+
+void
+config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < cfg->nservices; i++) {
+		struct service *svc = &cfg->services[i];
+		bool shared = false;
+
+		for (size_t j = 0; j < i; j++)
+			shared = shared || cfg->services[j].creds == svc->creds;
+		if (!shared)
+			tls_creds_free(svc->creds);
+		free(svc->name);
+		for (size_t j = 0; j < svc->nlisten; j++)
+			free(svc->listen[j].text);
+		free(svc->listen);
+		free(svc->backend_text);
+		for (size_t j = 0; j < svc->nallowed_dn; j++)
+			free(svc->allowed_dn[j]);
+		free(svc->allowed_dn);
+		tls_settings_free(&svc->tls);
+	}
+	free(cfg->services);
+	tls_settings_free(&cfg->tls);
+	for (size_t i = 0; i < cfg->nfiles; i++)
+		free(cfg->files[i]);
+	free(cfg->files);
+	free(cfg->path);
+	free(cfg);
+}

@@ -1,0 +1,185 @@
+/*
+ * main.c - options, start-up, and the one event loop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "listener.h"
+#include "log.h"
+#include "server.h"
+#include "tls.h"
+
+#define DEFAULT_CONFIG SYSCONFDIR "/vencryptd/vencryptd.conf"
+
+static const char usage_text[] =
+	"usage: vencryptd [-FtvVh] [-c FILE] [--ports-file FILE]\n"
+	"  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
+	"  -F, --foreground       do not detach; log to stderr unless configured\n"
+	"  -t, --check-config     check the configuration, certificates and keys, and exit\n"
+	"  -v, --verbose          log more (repeatable: info, debug)\n"
+	"      --ports-file FILE  write \"service address\" for each bound listener to FILE\n"
+	"  -V, --version          print the version and exit\n"
+	"  -h, --help             print this help and exit\n";
+
+enum { OPT_PORTS_FILE = 256 };
+
+static const struct option long_options[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "foreground", no_argument, NULL, 'F' },
+	{ "check-config", no_argument, NULL, 't' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "ports-file", required_argument, NULL, OPT_PORTS_FILE },
+	{ "version", no_argument, NULL, 'V' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct options {
+	const char *config;
+	const char *ports_file;
+	int foreground;
+	int check;
+	int verbose;
+};
+
+static void
+parse_options(int argc, char **argv, struct options *o)
+{
+	int c;
+
+	o->config = DEFAULT_CONFIG;
+	while ((c = getopt_long(argc, argv, "c:FtvVh", long_options, NULL)) != -1) {
+		switch (c) {
+		case 'c': o->config = optarg; break;
+		case 'F': o->foreground = 1; break;
+		case 't': o->check = 1; break;
+		case 'v': o->verbose++; break;
+		case OPT_PORTS_FILE: o->ports_file = optarg; break;
+		case 'V':
+			printf("vencryptd %s (GnuTLS %s)\n", PACKAGE_VERSION,
+			    gnutls_check_version(NULL));
+			exit(0);
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(0);
+		default:
+			fputs(usage_text, stderr);
+			exit(1);
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vencryptd: unexpected argument \"%s\"\n", argv[optind]);
+		fputs(usage_text, stderr);
+		exit(1);
+	}
+}
+
+/* All of the configuration, certificates and keys, or every error. */
+static struct config *
+load_everything(const char *path, int to_stderr)
+{
+	struct config_errors errs = { NULL, 0 };
+	struct config *cfg = config_load(path, &errs);
+
+	if (cfg != NULL && config_load_credentials(cfg, &errs) < 0) {
+		config_free(cfg);
+		cfg = NULL;
+	}
+	for (size_t i = 0; i < errs.n; i++) {
+		if (to_stderr)
+			fprintf(stderr, "%s\n", errs.lines[i]);
+		else
+			log_errx("%s", errs.lines[i]);
+	}
+	config_errors_free(&errs);
+	return cfg;
+}
+
+static int
+detach(enum log_target target)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid < 0)
+		return -1;
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0)
+		return -1;
+	if (chdir("/") < 0)
+		return -1;
+	if ((fd = open("/dev/null", O_RDWR)) < 0)
+		return -1;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	if (target == LOG_TARGET_SYSLOG)
+		dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	struct config *cfg;
+	struct server srv;
+	struct ev_loop *loop;
+	int level;
+
+	parse_options(argc, argv, &o);
+	log_init(LOG_TARGET_STDERR, LOG_LEVEL_NOTICE);
+	if (tls_global_init() < 0)
+		fatalx("cannot initialise GnuTLS");
+
+	cfg = load_everything(o.config, o.check);
+	if (o.check) {
+		if (cfg == NULL)
+			return 1;
+		printf("configuration OK\n");
+		config_free(cfg);
+		tls_global_deinit();
+		return 0;
+	}
+	if (cfg == NULL)
+		return 1;
+
+	level = (int)cfg->log_level + o.verbose;
+	if (level > LOG_LEVEL_DEBUG)
+		level = LOG_LEVEL_DEBUG;
+	log_init(cfg->log_target, (enum log_level)level);
+
+	signal(SIGPIPE, SIG_IGN);
+	if ((loop = ev_default_loop(EVFLAG_AUTO)) == NULL)
+		fatalx("cannot initialise the event loop");
+	server_init(&srv, loop, cfg);
+	if (server_start(&srv) < 0)
+		return 1;
+	if (o.ports_file != NULL && listeners_write_ports_file(&srv, o.ports_file) < 0)
+		log_warn("cannot write ports file %s", o.ports_file);
+	if (!o.foreground && detach(cfg->log_target) < 0) {
+		log_err("cannot detach");
+		return 1;
+	}
+	log_notice("vencryptd %s started: %zu service(s)", PACKAGE_VERSION,
+	    cfg->nservices);
+
+	server_run(&srv);
+
+	server_destroy(&srv);
+	ev_loop_destroy(loop);
+	config_free(cfg);
+	tls_global_deinit();
+	log_notice("stopped");
+	return 0;
+}

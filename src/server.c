@@ -1,0 +1,76 @@
+/*
+ * server.c - the per-loop context: listeners, sessions, the buffer pool
+ * and the signals that stop the loop.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "listener.h"
+#include "server.h"
+#include "session.h"
+
+#define POOL_SPARE 64           /* relay chunks kept for reuse */
+
+static void
+signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct server *srv = w->data;
+
+	log_notice("%s received: stopping", strsignal(w->signum));
+	server_stop(srv);
+}
+
+void
+server_init(struct server *srv, struct ev_loop *loop, struct config *cfg)
+{
+	memset(srv, 0, sizeof *srv);
+	srv->loop = loop;
+	srv->cfg = cfg;
+	buf_pool_init(&srv->pool, POOL_SPARE);
+	ev_signal_init(&srv->sig_term, signal_cb, SIGTERM);
+	srv->sig_term.data = srv;
+	ev_signal_init(&srv->sig_int, signal_cb, SIGINT);
+	srv->sig_int.data = srv;
+}
+
+int
+server_start(struct server *srv)
+{
+	if (listeners_open(srv) < 0)
+		return -1;
+	ev_signal_start(srv->loop, &srv->sig_term);
+	ev_signal_start(srv->loop, &srv->sig_int);
+	return 0;
+}
+
+void
+server_run(struct server *srv)
+{
+	ev_run(srv->loop, 0);
+}
+
+void
+server_stop(struct server *srv)
+{
+	if (srv->stopping)
+		return;
+	srv->stopping = 1;
+	listeners_close(srv);
+	while (srv->sessions != NULL) {
+		snprintf(srv->sessions->reason, sizeof srv->sessions->reason,
+		    "daemon stopping");
+		session_close(srv->sessions);
+	}
+	ev_break(srv->loop, EVBREAK_ALL);
+}
+
+void
+server_destroy(struct server *srv)
+{
+	if (!srv->stopping)
+		server_stop(srv);
+	ev_signal_stop(srv->loop, &srv->sig_term);
+	ev_signal_stop(srv->loop, &srv->sig_int);
+	buf_pool_destroy(&srv->pool);
+}

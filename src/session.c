@@ -1,0 +1,785 @@
+/*
+ * session.c - one client's life: the RFB and VeNCrypt preamble in clear,
+ * the TLS handshake, authorisation, then (through backend.c) the backend
+ * and the relay, and one teardown that logs one summary line.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "config.h"
+#include "dn.h"
+#include "listener.h"
+#include "relay.h"
+#include "server.h"
+#include "session.h"
+#include "tls.h"
+
+#define LINGER_SECONDS 2.0      /* waiting for peers to close after us */
+
+static void half_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void session_settle(struct session *s);
+
+static const char *const state_names[] = {
+	[SESSION_VERSION] = "version",
+	[SESSION_SECURITY] = "security type",
+	[SESSION_VENCRYPT_VERSION] = "VeNCrypt version",
+	[SESSION_SUBTYPE] = "VeNCrypt subtype",
+	[SESSION_TLS_HANDSHAKE] = "TLS handshake",
+	[SESSION_BACKEND_CONNECT] = "backend connect",
+	[SESSION_BACKEND_VERSION] = "backend version",
+	[SESSION_BACKEND_SECURITY] = "backend security",
+	[SESSION_BACKEND_RESULT] = "backend security result",
+	[SESSION_RELAY] = "relay",
+	[SESSION_CLOSING] = "closing",
+	[SESSION_LINGER] = "linger",
+};
+
+/* Bytes the client sends in each clear-text state. */
+static size_t
+client_message_len(enum session_state st)
+{
+	switch (st) {
+	case SESSION_VERSION: return RFB_VERSION_LEN;
+	case SESSION_SECURITY: return 1;
+	case SESSION_VENCRYPT_VERSION: return 2;
+	case SESSION_SUBTYPE: return 4;
+	default: return 0;
+	}
+}
+
+void
+session_log(const struct session *s, enum log_level level, const char *fmt, ...)
+{
+	char msg[1536];
+	va_list ap;
+
+	if (level > log_get_level())
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	log_msg(level, "session %llu: %s", (unsigned long long)s->id, msg);
+}
+
+static void
+set_reason(struct session *s, const char *fmt, va_list ap)
+{
+	if (s->reason[0] == '\0')
+		vsnprintf(s->reason, sizeof s->reason, fmt, ap);
+}
+
+static void
+half_init(struct session *s, struct half *h, struct half *peer,
+    const char *name, int fd)
+{
+	h->s = s;
+	h->peer = peer;
+	h->name = name;
+	h->fd = fd;
+	ev_io_init(&h->io, half_cb, fd < 0 ? 0 : fd, 0);
+	h->io.data = h;
+}
+
+/* Arm h's watcher for events, touching libev only on a change. */
+static void
+half_watch(struct half *h, int events)
+{
+	struct ev_loop *loop = h->s->srv->loop;
+
+	if (h->fd < 0)
+		events = 0;
+	if (events == h->events)
+		return;
+	if (h->events != 0)
+		ev_io_stop(loop, &h->io);
+	if (events != 0) {
+		ev_io_set(&h->io, h->fd, events);
+		ev_io_start(loop, &h->io);
+	}
+	h->events = events;
+}
+
+static int
+wants_write(const struct half *h)
+{
+	return !h->broken && (!buf_empty(&h->out) || h->tls_inflight != 0);
+}
+
+void
+session_update_watchers(struct session *s)
+{
+	int cev = wants_write(&s->client) ? EV_WRITE : 0;
+	int bev = wants_write(&s->backend) ? EV_WRITE : 0;
+
+	switch (s->state) {
+	case SESSION_VERSION:
+	case SESSION_SECURITY:
+	case SESSION_VENCRYPT_VERSION:
+	case SESSION_SUBTYPE:
+		cev |= EV_READ;
+		break;
+	case SESSION_TLS_HANDSHAKE:
+		if (cev == 0)
+			cev = gnutls_record_get_direction(s->tls) ? EV_WRITE : EV_READ;
+		break;
+	case SESSION_BACKEND_CONNECT:
+		bev = EV_WRITE;
+		break;
+	case SESSION_BACKEND_VERSION:
+	case SESSION_BACKEND_SECURITY:
+	case SESSION_BACKEND_RESULT:
+		bev |= EV_READ;
+		break;
+	case SESSION_RELAY:
+		/* Read a side only while its peer's queue has room. */
+		if (buf_room(&s->backend.out) > 0)
+			cev |= EV_READ;
+		if (buf_room(&s->client.out) > 0)
+			bev |= EV_READ;
+		break;
+	case SESSION_CLOSING:
+		break;
+	case SESSION_LINGER:
+		cev = EV_READ;
+		bev = EV_READ;
+		break;
+	}
+	half_watch(&s->client, cev);
+	half_watch(&s->backend, bev);
+}
+
+static void
+arm_timer(struct session *s, ev_tstamp at)
+{
+	struct ev_loop *loop = s->srv->loop;
+	ev_tstamp left = at - ev_now(loop);
+
+	s->timer.repeat = left > 0.001 ? left : 0.001;
+	ev_timer_again(loop, &s->timer);
+}
+
+void
+session_enter(struct session *s, enum session_state state)
+{
+	const struct config *cfg = s->srv->cfg;
+	ev_tstamp deadline = s->started + cfg->handshake_timeout;
+
+	s->state = state;
+	switch (state) {
+	case SESSION_BACKEND_CONNECT:
+		s->hs->backend_deadline = ev_now(s->srv->loop) + cfg->backend_timeout;
+		/* fall through */
+	case SESSION_BACKEND_VERSION:
+	case SESSION_BACKEND_SECURITY:
+	case SESSION_BACKEND_RESULT:
+		if (s->hs->backend_deadline < deadline)
+			deadline = s->hs->backend_deadline;
+		arm_timer(s, deadline);
+		break;
+	case SESSION_RELAY:
+		ev_timer_stop(s->srv->loop, &s->timer);
+		break;
+	case SESSION_CLOSING:
+		/* Bounded time to flush what is queued. */
+		arm_timer(s, ev_now(s->srv->loop) + cfg->handshake_timeout);
+		break;
+	case SESSION_LINGER:
+		arm_timer(s, ev_now(s->srv->loop) + LINGER_SECONDS);
+		break;
+	default:
+		arm_timer(s, deadline);
+		break;
+	}
+}
+
+void
+session_send_client(struct session *s, const void *p, size_t n)
+{
+	if (buf_append(&s->client.out, &s->srv->pool, p, n) != n)
+		s->client.broken = 1;
+}
+
+void
+session_abort(struct session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	set_reason(s, fmt, ap);
+	va_end(ap);
+	buf_release(&s->client.out, &s->srv->pool);
+	buf_release(&s->backend.out, &s->srv->pool);
+	s->client.broken = s->backend.broken = 1;
+	s->state = SESSION_CLOSING;
+}
+
+void
+session_refuse(struct session *s, const char *client_reason,
+    const char *fmt, ...)
+{
+	uint8_t msg[16 + RFB_REASON_MAX];
+	size_t n = 0;
+	va_list ap;
+
+	if (s->state == SESSION_CLOSING)
+		return;
+	va_start(ap, fmt);
+	set_reason(s, fmt, ap);
+	va_end(ap);
+	session_log(s, LOG_LEVEL_NOTICE, "refused: %s", s->reason);
+
+	switch (s->state) {
+	case SESSION_VERSION:
+		/* Only a 3.3 client gets here with a reason to read. */
+		n = rfb_put_refusal_33(msg, sizeof msg, client_reason);
+		break;
+	case SESSION_SECURITY:
+		if (s->hs->client_version.minor >= 8)
+			n = rfb_put_security_failure(msg, sizeof msg, client_reason);
+		break;
+	case SESSION_VENCRYPT_VERSION:
+		n = vencrypt_put_version_status(msg, sizeof msg, 0);
+		break;
+	case SESSION_SUBTYPE:
+		n = vencrypt_put_subtype_ack(msg, sizeof msg, 0);
+		break;
+	default:
+		/* Inside TLS: every VeNCrypt client reads a SecurityResult. */
+		if (s->client.tls != NULL)
+			n = rfb_put_security_failure(msg, sizeof msg, client_reason);
+		break;
+	}
+	/* Nothing more goes to the backend (if it was reached at all). */
+	buf_release(&s->backend.out, &s->srv->pool);
+	s->backend.broken = 1;
+	if (n > 0)
+		session_send_client(s, msg, n);
+	session_enter(s, SESSION_CLOSING);
+}
+
+void
+session_start(struct server *srv, const struct service *svc, int fd,
+    const struct net_addr *peer)
+{
+	struct session *s;
+	uint8_t msg[RFB_VERSION_LEN];
+	const struct rfb_version ours = { 3, 8 };
+
+	if ((s = calloc(1, sizeof *s)) == NULL ||
+	    (s->hs = calloc(1, sizeof *s->hs)) == NULL) {
+		log_warnx("out of memory: dropping a connection to service %s",
+		    svc->name);
+		free(s);
+		close(fd);
+		return;
+	}
+	s->srv = srv;
+	s->svc = svc;
+	s->id = ++srv->next_id;
+	s->started = ev_now(srv->loop);
+	net_format_addr(peer, s->peer, sizeof s->peer);
+	half_init(s, &s->client, &s->backend, "client", fd);
+	half_init(s, &s->backend, &s->client, "backend", -1);
+	ev_init(&s->timer, timer_cb);
+	s->timer.data = s;
+
+	s->next = srv->sessions;
+	if (srv->sessions != NULL)
+		srv->sessions->prev = s;
+	srv->sessions = s;
+	srv->nsessions++;
+
+	if (peer->ss.ss_family != AF_UNIX)
+		net_set_nodelay(fd);
+	session_log(s, LOG_LEVEL_DEBUG, "connection from %s to service %s",
+	    s->peer, svc->name);
+	session_send_client(s, msg, rfb_put_version(msg, sizeof msg, &ours));
+	session_enter(s, SESSION_VERSION);
+	session_settle(s);
+}
+
+/* ---- the clear-text preamble ------------------------------------------ */
+
+static void
+start_tls(struct session *s)
+{
+	if (tls_session_new(&s->tls, s->svc->creds, s->client.fd) < 0) {
+		session_abort(s, "cannot create a TLS session");
+		return;
+	}
+	session_enter(s, SESSION_TLS_HANDSHAKE);
+}
+
+/* A whole client message is in hs->in; act on it. */
+static void
+client_message(struct session *s)
+{
+	struct handshake *hs = s->hs;
+	uint8_t msg[4 + 4 * CONFIG_MAX_SUBTYPES];
+	struct rfb_version v;
+	size_t used = 0;
+	uint8_t choice;
+	uint32_t subtype;
+	enum rfb_result r;
+
+	switch (s->state) {
+	case SESSION_VERSION:
+		r = rfb_parse_version(hs->in, hs->len, &v, &used);
+		if (r == RFB_OLD_VERSION) {
+			session_refuse(s, "VeNCrypt needs RFB 3.7 or later",
+			    "client %s speaks RFB 3.3", s->peer);
+			return;
+		}
+		if (r != RFB_OK) {
+			session_abort(s, "client %s sent no RFB version", s->peer);
+			session_log(s, LOG_LEVEL_NOTICE, "refused: %s", s->reason);
+			return;
+		}
+		hs->client_version = v;
+		session_send_client(s, msg, rfb_put_security_types(msg, sizeof msg));
+		session_enter(s, SESSION_SECURITY);
+		break;
+	case SESSION_SECURITY:
+		r = rfb_parse_security_choice(hs->in, hs->len, &choice, &used);
+		if (r != RFB_OK) {
+			session_refuse(s, "only VeNCrypt is offered",
+			    "client %s chose security type %u", s->peer, choice);
+			return;
+		}
+		session_send_client(s, msg, vencrypt_put_version(msg, sizeof msg));
+		session_enter(s, SESSION_VENCRYPT_VERSION);
+		break;
+	case SESSION_VENCRYPT_VERSION:
+		r = vencrypt_parse_version(hs->in, hs->len, &v, &used);
+		if (r != RFB_OK) {
+			session_refuse(s, "", "client %s asked for VeNCrypt %u.%u",
+			    s->peer, v.major, v.minor);
+			return;
+		}
+		session_send_client(s, msg,
+		    vencrypt_put_version_status(msg, sizeof msg, 1));
+		session_send_client(s, msg, vencrypt_put_subtypes(msg, sizeof msg,
+		    s->svc->subtypes, s->svc->nsubtypes));
+		session_enter(s, SESSION_SUBTYPE);
+		break;
+	case SESSION_SUBTYPE:
+		r = vencrypt_parse_subtype(hs->in, hs->len, s->svc->subtypes,
+		    s->svc->nsubtypes, &subtype, &used);
+		if (r != RFB_OK) {
+			session_refuse(s, "", "client %s chose subtype %u (%s), "
+			    "which is not offered", s->peer, subtype,
+			    vencrypt_subtype_name(subtype));
+			return;
+		}
+		s->subtype = subtype;
+		session_send_client(s, msg,
+		    vencrypt_put_subtype_ack(msg, sizeof msg, 1));
+		start_tls(s);
+		break;
+	default:
+		break;
+	}
+	hs->len = 0;
+}
+
+/* Read exactly the rest of the current message: nothing beyond it, so the
+ * bytes after the subtype (the TLS ClientHello) stay in the socket. */
+static void
+client_readable_clear(struct session *s)
+{
+	struct handshake *hs = s->hs;
+	const char *why = NULL;
+
+	while (s->state <= SESSION_SUBTYPE) {
+		size_t need = client_message_len(s->state), got = 0;
+		enum io_result r = half_recv(&s->client, hs->in + hs->len,
+		    need - hs->len, &got, &why);
+		if (r == IO_AGAIN)
+			return;
+		if (r == IO_EOF) {
+			session_abort(s, "client closed during %s",
+			    state_names[s->state]);
+			return;
+		}
+		if (r == IO_ERROR) {
+			session_abort(s, "client error during %s: %s",
+			    state_names[s->state], why);
+			return;
+		}
+		hs->len += got;
+		/* A bad version is refused as soon as its prefix is wrong. */
+		if (s->state == SESSION_VERSION) {
+			struct rfb_version v;
+			size_t used;
+			if (rfb_parse_version(hs->in, hs->len, &v, &used) ==
+			    RFB_BAD_VERSION) {
+				session_abort(s, "client %s sent no RFB version",
+				    s->peer);
+				session_log(s, LOG_LEVEL_NOTICE, "refused: %s",
+				    s->reason);
+				return;
+			}
+		}
+		if (hs->len < need)
+			return;
+		client_message(s);
+	}
+}
+
+/* ---- TLS and authorisation -------------------------------------------- */
+
+static void
+authorise(struct session *s)
+{
+	char dn[TLS_DN_MAX];
+	enum tls_verdict v = tls_verify_peer(s->tls, dn, sizeof dn);
+	const struct service *svc = s->svc;
+
+	if (dn[0] != '\0' && (s->dn = strdup(dn)) == NULL) {
+		session_abort(s, "out of memory");
+		return;
+	}
+	if (v != TLS_PEER_OK) {
+		session_refuse(s, tls_verdict_reason(v), "%s: peer %s, dn \"%s\"",
+		    tls_verdict_reason(v), s->peer, dn);
+		return;
+	}
+	if (svc->allowed_dn != NULL) {
+		size_t i;
+		for (i = 0; i < svc->nallowed_dn; i++)
+			if (dn_match(svc->allowed_dn[i], dn) == DN_MATCH)
+				break;
+		if (i == svc->nallowed_dn) {
+			session_refuse(s, "not authorised",
+			    "not authorised: peer %s, dn \"%s\" matches no "
+			    "allowed_dn of service %s", s->peer, dn, svc->name);
+			return;
+		}
+	}
+	char desc[64];
+	tls_describe(s->tls, desc, sizeof desc);
+	session_log(s, LOG_LEVEL_INFO, "authorised: peer %s, service %s, "
+	    "dn \"%s\", subtype %s, %s", s->peer, svc->name, dn,
+	    vencrypt_subtype_name(s->subtype), desc);
+	backend_start(s);
+}
+
+static void
+tls_handshake_step(struct session *s)
+{
+	const char *why = NULL;
+	int ret;
+
+	/* The subtype ack goes out in clear before the first record. */
+	if (!buf_empty(&s->client.out)) {
+		enum io_result r = half_flush(&s->client, &s->srv->pool, &why);
+		if (r == IO_ERROR) {
+			session_abort(s, "client error during %s: %s",
+			    state_names[s->state], why);
+			return;
+		}
+		if (r != IO_OK || !buf_empty(&s->client.out))
+			return;
+	}
+	ret = gnutls_handshake(s->tls);
+	if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED)
+		return;
+	if (ret < 0) {
+		if (gnutls_error_is_fatal(ret)) {
+			session_abort(s, "TLS handshake with %s failed: %s",
+			    s->peer, gnutls_strerror(ret));
+			session_log(s, LOG_LEVEL_NOTICE, "refused: %s", s->reason);
+		}
+		return;
+	}
+	s->client.tls = s->tls;
+	authorise(s);
+}
+
+/* ---- events ----------------------------------------------------------- */
+
+/* Read what h can give into its peer's queue and try to write it at once.
+ * 0 when the session is now closing. */
+static int
+relay_from(struct session *s, struct half *h)
+{
+	struct buf_pool *pool = &s->srv->pool;
+	const char *why = NULL;
+	enum io_result r = relay_pump(h, pool, &why);
+
+	if (r == IO_OK) {
+		r = half_flush(h->peer, pool, &why);
+		if (r != IO_ERROR)
+			return 1;
+		h = h->peer;
+	}
+	if (r == IO_EOF)
+		snprintf(s->reason, sizeof s->reason, "%s closed", h->name);
+	else
+		snprintf(s->reason, sizeof s->reason, "%s error: %s", h->name,
+		    why);
+	/* h is gone: what was read from it still goes to its peer. */
+	h->broken = 1;
+	buf_release(&h->out, pool);
+	session_enter(s, SESSION_CLOSING);
+	return 0;
+}
+
+/* The relay: one event on h; the same code for both halves. */
+static void
+relay_step(struct session *s, struct half *h, int revents)
+{
+	const char *why = NULL;
+
+	if (revents & EV_WRITE &&
+	    half_flush(h, &s->srv->pool, &why) == IO_ERROR) {
+		snprintf(s->reason, sizeof s->reason, "%s error: %s", h->name, why);
+		h->broken = 1;
+		buf_release(&h->out, &s->srv->pool);
+		session_enter(s, SESSION_CLOSING);
+		return;
+	}
+	if (revents & EV_READ && !relay_from(s, h))
+		return;
+	/* Room again in h's queue: take what GnuTLS already decrypted on the
+	 * other side, which will never wake its fd. */
+	if (buf_room(&h->out) > 0 && half_pending(h->peer) > 0)
+		(void)relay_from(s, h->peer);
+}
+
+static void
+closing_step(struct session *s, struct half *h)
+{
+	const char *why = NULL;
+
+	if (h->broken || half_flush(h, &s->srv->pool, &why) == IO_ERROR) {
+		h->broken = 1;
+		buf_release(&h->out, &s->srv->pool);
+	}
+}
+
+static void
+half_close(struct session *s, struct half *h)
+{
+	half_watch(h, 0);
+	if (h->fd >= 0)
+		close(h->fd);
+	h->fd = -1;
+	h->broken = 1;
+	buf_release(&h->out, &s->srv->pool);
+}
+
+/* Everything is flushed: end our side of each live half (close_notify
+ * first on TLS) and wait for the peers' end; gone halves close now. */
+static void
+start_linger(struct session *s)
+{
+	struct half *halves[] = { &s->client, &s->backend };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct half *h = halves[i];
+		if (h->fd < 0)
+			continue;
+		if (h->broken) {
+			half_close(s, h);
+			continue;
+		}
+		if (h->tls != NULL)
+			(void)gnutls_bye(h->tls, GNUTLS_SHUT_WR);
+		if (shutdown(h->fd, SHUT_WR) < 0)
+			half_close(s, h);
+	}
+	session_enter(s, SESSION_LINGER);
+}
+
+/* Discard what a lingering peer still sends; close the half at its end. */
+static void
+linger_step(struct session *s, struct half *h)
+{
+	uint8_t scratch[4096];
+
+	for (;;) {
+		ssize_t n = recv(h->fd, scratch, sizeof scratch, 0);
+		if (n > 0)
+			continue;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		half_close(s, h);
+		return;
+	}
+}
+
+static void
+half_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct half *h = w->data;
+	struct session *s = h->s;
+	const char *why = NULL;
+
+	switch (s->state) {
+	case SESSION_VERSION:
+	case SESSION_SECURITY:
+	case SESSION_VENCRYPT_VERSION:
+	case SESSION_SUBTYPE:
+		if (revents & EV_WRITE &&
+		    half_flush(h, &s->srv->pool, &why) == IO_ERROR) {
+			session_abort(s, "client error during %s: %s",
+			    state_names[s->state], why);
+			break;
+		}
+		if (revents & EV_READ)
+			client_readable_clear(s);
+		break;
+	case SESSION_TLS_HANDSHAKE:
+		tls_handshake_step(s);
+		break;
+	case SESSION_BACKEND_CONNECT:
+	case SESSION_BACKEND_VERSION:
+	case SESSION_BACKEND_SECURITY:
+	case SESSION_BACKEND_RESULT:
+		if (h == &s->client) {
+			if (half_flush(h, &s->srv->pool, &why) == IO_ERROR)
+				session_abort(s, "client error during %s: %s",
+				    state_names[s->state], why);
+		} else if (revents & EV_WRITE && s->state == SESSION_BACKEND_CONNECT) {
+			backend_writable(s);
+		} else {
+			if (revents & EV_WRITE &&
+			    half_flush(h, &s->srv->pool, &why) == IO_ERROR) {
+				session_refuse(s, "backend unavailable",
+				    "backend %s: write failed: %s",
+				    s->svc->backend_text, why);
+				break;
+			}
+			if (revents & EV_READ)
+				backend_readable(s);
+		}
+		break;
+	case SESSION_RELAY:
+		relay_step(s, h, revents);
+		break;
+	case SESSION_CLOSING:
+		closing_step(s, h);
+		break;
+	case SESSION_LINGER:
+		linger_step(s, h);
+		break;
+	}
+	session_settle(s);
+}
+
+static void
+timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct session *s = w->data;
+
+	switch (s->state) {
+	case SESSION_BACKEND_CONNECT:
+	case SESSION_BACKEND_VERSION:
+	case SESSION_BACKEND_SECURITY:
+	case SESSION_BACKEND_RESULT:
+		if (ev_now(loop) >= s->hs->backend_deadline - 0.001) {
+			session_refuse(s, "backend unavailable",
+			    "backend %s: no answer within %u s (%s)",
+			    s->svc->backend_text, s->srv->cfg->backend_timeout,
+			    state_names[s->state]);
+			break;
+		}
+		session_abort(s, "handshake timeout in state %s",
+		    state_names[s->state]);
+		session_log(s, LOG_LEVEL_NOTICE, "refused: peer %s: %s", s->peer,
+		    s->reason);
+		break;
+	default:
+		session_abort(s, "handshake timeout in state %s",
+		    state_names[s->state]);
+		session_log(s, LOG_LEVEL_NOTICE, "refused: peer %s: %s", s->peer,
+		    s->reason);
+		break;
+	case SESSION_CLOSING:
+		session_abort(s, "flush timeout");
+		break;
+	case SESSION_LINGER:
+		session_close(s);
+		return;
+	}
+	session_settle(s);
+}
+
+/* After every event: move on from closing when all is flushed, tear down
+ * when both sides are closed, otherwise derive the watchers. */
+static void
+session_settle(struct session *s)
+{
+	if (s->state == SESSION_CLOSING && !wants_write(&s->client) &&
+	    !wants_write(&s->backend))
+		start_linger(s);
+	if (s->state == SESSION_LINGER && s->client.fd < 0 && s->backend.fd < 0) {
+		session_close(s);
+		return;
+	}
+	session_update_watchers(s);
+}
+
+void
+session_start_relay(struct session *s)
+{
+	uint8_t ok[4];
+	struct handshake *hs = s->hs;
+
+	session_send_client(s, ok, rfb_put_security_ok(ok, sizeof ok));
+	/* Anything the backend sent past its negotiation belongs to the
+	 * client, in order, after the SecurityResult. */
+	if (hs->len > 0)
+		session_send_client(s, hs->in, hs->len);
+	/* From here the counters are the session's payload, both ways. */
+	s->client.nread = 0;
+	s->backend.nread = hs->len;
+	free(s->hs);
+	s->hs = NULL;
+	session_enter(s, SESSION_RELAY);
+	session_log(s, LOG_LEVEL_DEBUG, "relaying");
+}
+
+void
+session_close(struct session *s)
+{
+	struct server *srv = s->srv;
+
+	ev_timer_stop(srv->loop, &s->timer);
+	half_close(s, &s->client);
+	half_close(s, &s->backend);
+	if (s->tls != NULL)
+		gnutls_deinit(s->tls);
+
+	session_log(s, LOG_LEVEL_INFO, "closed: %s; peer %s, service %s, "
+	    "dn \"%s\", subtype %s, client->backend %llu bytes, "
+	    "backend->client %llu bytes, %.3f s",
+	    s->reason[0] ? s->reason : "closed", s->peer, s->svc->name,
+	    s->dn ? s->dn : "", s->subtype ? vencrypt_subtype_name(s->subtype) : "-",
+	    /* hs is freed when the relay starts: before, nothing was relayed */
+	    (unsigned long long)(s->hs ? 0 : s->client.nread),
+	    (unsigned long long)(s->hs ? 0 : s->backend.nread),
+	    ev_now(srv->loop) - s->started);
+
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		srv->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	srv->nsessions--;
+	free(s->hs);
+	free(s->dn);
+	free(s);
+	listeners_session_ended(srv);
+}

@@ -1,0 +1,284 @@
+/*
+ * tls.c - GnuTLS glue: load and check credentials, create server sessions,
+ * verify client certificates.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#include "tls.h"
+
+int
+tls_global_init(void)
+{
+	return gnutls_global_init() < 0 ? -1 : 0;
+}
+
+void
+tls_global_deinit(void)
+{
+	gnutls_global_deinit();
+}
+
+const char *
+tls_priority_check(const char *priority)
+{
+	gnutls_priority_t p;
+	const char *errpos = NULL;
+
+	if (gnutls_priority_init(&p, priority, &errpos) < 0)
+		return errpos != NULL ? errpos : priority;
+	gnutls_priority_deinit(p);
+	return NULL;
+}
+
+/* Our own chain: leaf first, must chain to the CA (and the CRL, if any),
+ * be inside its validity dates and be usable by a TLS server. */
+static enum tls_load_result
+check_own_chain(const struct tls_settings *s, char *err, size_t errlen)
+{
+	gnutls_x509_trust_list_t tl = NULL;
+	gnutls_x509_crt_t *crts = NULL;
+	unsigned int ncrts = 0, status = 0;
+	gnutls_datum_t data = { NULL, 0 };
+	enum tls_load_result res = TLS_LOAD_FAILED;
+	int ret;
+
+	if ((ret = gnutls_load_file(s->cert_file, &data)) < 0) {
+		snprintf(err, errlen, "cannot read certificate %s: %s",
+		    s->cert_file, gnutls_strerror(ret));
+		goto out;
+	}
+	ret = gnutls_x509_crt_list_import2(&crts, &ncrts, &data,
+	    GNUTLS_X509_FMT_PEM, GNUTLS_X509_CRT_LIST_FAIL_IF_UNSORTED);
+	if (ret < 0 || ncrts == 0) {
+		snprintf(err, errlen, "certificate %s: %s", s->cert_file,
+		    ret < 0 ? gnutls_strerror(ret) : "no certificate in file");
+		goto out;
+	}
+	if (gnutls_x509_trust_list_init(&tl, 0) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	ret = gnutls_x509_trust_list_add_trust_file(tl, s->ca_file, s->crl_file,
+	    GNUTLS_X509_FMT_PEM, 0, 0);
+	if (ret <= 0) {
+		snprintf(err, errlen, "CA file %s%s%s: %s", s->ca_file,
+		    s->crl_file ? " or CRL file " : "", s->crl_file ? s->crl_file : "",
+		    ret < 0 ? gnutls_strerror(ret) : "no CA certificate in file");
+		goto out;
+	}
+	gnutls_typed_vdata_st purpose = {
+		.type = GNUTLS_DT_KEY_PURPOSE_OID,
+		.data = (void *)GNUTLS_KP_TLS_WWW_SERVER,
+	};
+	ret = gnutls_x509_trust_list_verify_crt2(tl, crts, ncrts, &purpose, 1,
+	    0, &status, NULL);
+	if (ret < 0) {
+		snprintf(err, errlen, "certificate %s: cannot verify: %s",
+		    s->cert_file, gnutls_strerror(ret));
+		goto out;
+	}
+	if (status != 0) {
+		const char *why;
+		if (status & GNUTLS_CERT_EXPIRED)
+			why = "has expired";
+		else if (status & GNUTLS_CERT_NOT_ACTIVATED)
+			why = "is not yet valid";
+		else if (status & GNUTLS_CERT_REVOKED)
+			why = "is revoked by the CRL";
+		else if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA |
+		    GNUTLS_CERT_SIGNATURE_FAILURE))
+			why = "does not chain to the CA";
+		else if (status & GNUTLS_CERT_PURPOSE_MISMATCH)
+			why = "is not for TLS servers (extended key usage)";
+		else if (status & GNUTLS_CERT_INSECURE_ALGORITHM)
+			why = "uses an insecure algorithm";
+		else
+			why = "is not valid";
+		snprintf(err, errlen, "certificate %s %s (CA file %s)",
+		    s->cert_file, why, s->ca_file);
+		goto out;
+	}
+	res = TLS_LOAD_OK;
+out:
+	if (tl != NULL)
+		gnutls_x509_trust_list_deinit(tl, 1);
+	for (unsigned int i = 0; i < ncrts; i++)
+		gnutls_x509_crt_deinit(crts[i]);
+	gnutls_free(crts);
+	gnutls_free(data.data);
+	return res;
+}
+
+enum tls_load_result
+tls_creds_load(const struct tls_settings *s, struct tls_creds **out,
+    char *err, size_t errlen)
+{
+	struct tls_creds *c;
+	const char *errpos = NULL;
+	int ret;
+
+	*out = NULL;
+	if ((c = calloc(1, sizeof *c)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return TLS_LOAD_FAILED;
+	}
+	if (gnutls_certificate_allocate_credentials(&c->cred) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	ret = gnutls_certificate_set_x509_trust_file(c->cred, s->ca_file,
+	    GNUTLS_X509_FMT_PEM);
+	if (ret <= 0) {
+		snprintf(err, errlen, "CA file %s: %s", s->ca_file,
+		    ret < 0 ? gnutls_strerror(ret) : "no certificate in file");
+		goto fail;
+	}
+	if (s->crl_file != NULL) {
+		ret = gnutls_certificate_set_x509_crl_file(c->cred, s->crl_file,
+		    GNUTLS_X509_FMT_PEM);
+		if (ret < 0) {
+			snprintf(err, errlen, "CRL file %s: %s", s->crl_file,
+			    gnutls_strerror(ret));
+			goto fail;
+		}
+	}
+	ret = gnutls_certificate_set_x509_key_file2(c->cred, s->cert_file,
+	    s->key_file, GNUTLS_X509_FMT_PEM, NULL, 0);
+	if (ret < 0) {
+		if (ret == GNUTLS_E_CERTIFICATE_KEY_MISMATCH)
+			snprintf(err, errlen, "key %s does not match certificate %s",
+			    s->key_file, s->cert_file);
+		else
+			snprintf(err, errlen, "certificate %s or key %s: %s",
+			    s->cert_file, s->key_file, gnutls_strerror(ret));
+		goto fail;
+	}
+	if (check_own_chain(s, err, errlen) != TLS_LOAD_OK)
+		goto fail;
+	if (gnutls_priority_init(&c->priority, s->priority, &errpos) < 0) {
+		snprintf(err, errlen, "bad TLS priority string at \"%s\"",
+		    errpos ? errpos : s->priority);
+		goto fail;
+	}
+	*out = c;
+	return TLS_LOAD_OK;
+fail:
+	tls_creds_free(c);
+	return TLS_LOAD_FAILED;
+}
+
+void
+tls_creds_free(struct tls_creds *c)
+{
+	if (c == NULL)
+		return;
+	if (c->cred != NULL)
+		gnutls_certificate_free_credentials(c->cred);
+	if (c->priority != NULL)
+		gnutls_priority_deinit(c->priority);
+	free(c);
+}
+
+const char *
+tls_verdict_reason(enum tls_verdict v)
+{
+	switch (v) {
+	case TLS_PEER_OK: return "ok";
+	case TLS_PEER_NO_CERT: return "no client certificate";
+	case TLS_PEER_UNTRUSTED: return "certificate not trusted";
+	case TLS_PEER_EXPIRED: return "certificate expired";
+	case TLS_PEER_NOT_ACTIVE: return "certificate not yet valid";
+	case TLS_PEER_REVOKED: return "certificate revoked";
+	case TLS_PEER_PURPOSE: return "certificate not for client authentication";
+	case TLS_PEER_INSECURE: return "certificate uses an insecure algorithm";
+	case TLS_PEER_BAD: return "certificate not valid";
+	}
+	return "certificate not valid";
+}
+
+int
+tls_session_new(gnutls_session_t *out, const struct tls_creds *c, int fd)
+{
+	gnutls_session_t s;
+
+	if (gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_TICKETS) < 0)
+		return -1;
+	if (gnutls_priority_set(s, c->priority) < 0 ||
+	    gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, c->cred) < 0) {
+		gnutls_deinit(s);
+		return -1;
+	}
+	/* Request, do not require: a refusal is then told inside TLS. */
+	gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUEST);
+	gnutls_handshake_set_timeout(s, GNUTLS_INDEFINITE_TIMEOUT);
+	gnutls_transport_set_int(s, fd);
+	*out = s;
+	return 0;
+}
+
+static void
+peer_dn(gnutls_session_t s, char *dn, size_t dncap)
+{
+	const gnutls_datum_t *certs;
+	unsigned int n = 0;
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t d = { NULL, 0 };
+
+	dn[0] = '\0';
+	certs = gnutls_certificate_get_peers(s, &n);
+	if (certs == NULL || n == 0 || gnutls_x509_crt_init(&crt) < 0)
+		return;
+	if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) >= 0 &&
+	    gnutls_x509_crt_get_dn3(crt, &d, 0) >= 0) {
+		snprintf(dn, dncap, "%.*s", (int)d.size, (const char *)d.data);
+		gnutls_free(d.data);
+	}
+	gnutls_x509_crt_deinit(crt);
+}
+
+enum tls_verdict
+tls_verify_peer(gnutls_session_t s, char *dn, size_t dncap)
+{
+	unsigned int n = 0, status = 0;
+	gnutls_typed_vdata_st purpose = {
+		.type = GNUTLS_DT_KEY_PURPOSE_OID,
+		.data = (void *)GNUTLS_KP_TLS_WWW_CLIENT,
+	};
+
+	peer_dn(s, dn, dncap);
+	if (gnutls_certificate_get_peers(s, &n) == NULL || n == 0)
+		return TLS_PEER_NO_CERT;
+	if (gnutls_certificate_verify_peers(s, &purpose, 1, &status) < 0)
+		return TLS_PEER_BAD;
+	if (status == 0)
+		return TLS_PEER_OK;
+	if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA |
+	    GNUTLS_CERT_SIGNATURE_FAILURE))
+		return TLS_PEER_UNTRUSTED;
+	if (status & GNUTLS_CERT_REVOKED)
+		return TLS_PEER_REVOKED;
+	if (status & GNUTLS_CERT_EXPIRED)
+		return TLS_PEER_EXPIRED;
+	if (status & GNUTLS_CERT_NOT_ACTIVATED)
+		return TLS_PEER_NOT_ACTIVE;
+	if (status & GNUTLS_CERT_PURPOSE_MISMATCH)
+		return TLS_PEER_PURPOSE;
+	if (status & GNUTLS_CERT_INSECURE_ALGORITHM)
+		return TLS_PEER_INSECURE;
+	return TLS_PEER_BAD;
+}
+
+void
+tls_describe(gnutls_session_t s, char *out, size_t cap)
+{
+	const char *v = gnutls_protocol_get_name(gnutls_protocol_get_version(s));
+	const char *c = gnutls_cipher_get_name(gnutls_cipher_get(s));
+
+	snprintf(out, cap, "%s %s", v ? v : "?", c ? c : "?");
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# --check-config: the shipped example passes (with certificates in place);
+# every broken configuration or credential gives "FILE:LINE: message" and
+# exit 1; nothing is listened on.
+. "${top_srcdir:?run through make check}/tests/e2e/lib.sh" || exit 1
+
+make_certs
+
+# The shipped example, pointed at our certificates.
+sed "s|/etc/pki/vencryptd|$PKI|" "$top_srcdir/man/vencryptd.conf.example" >"$T/example.conf"
+out=$("$VENCRYPTD" --check-config -c "$T/example.conf" 2>&1) ||
+	fail "the shipped example config fails --check-config: $out"
+[ "$out" = "configuration OK" ] || fail "unexpected output: $out"
+
+# check_bad NAME REGEX: --check-config on $T/NAME.conf exits 1 and prints
+# a line matching REGEX.
+check_bad() {
+	local name=$1 want=$2 rc=0
+	"$VENCRYPTD" -t -c "$T/$name.conf" >"$T/$name.out" 2>&1 || rc=$?
+	[ $rc -eq 1 ] || fail "$name: --check-config exited $rc, not 1"
+	grep -Eq -- "$want" "$T/$name.out" || fail "$name: no line matching: $want"
+	grep -q 'configuration OK' "$T/$name.out" && fail "$name: said OK"
+	log "ok: $name"
+}
+
+# An unknown key, on its own line.
+write_config "$T/unknown.conf" 'backend = "127.0.0.1:5901";
+    colour = "blue";'
+line=$(grep -n 'colour' "$T/unknown.conf" | cut -d: -f1)
+check_bad unknown "^$T/unknown.conf:$line: .*colour"
+
+# A server key that does not belong to the certificate.
+mkdir -p "$T/mismatch"
+certs client other --dn "CN=other"
+cp "$PKI/ca-cert.pem" "$PKI/server-cert.pem" "$T/mismatch/"
+cp "$(client_key other)" "$T/mismatch/server-key.pem"
+write_config "$T/mismatch.conf" 'backend = "127.0.0.1:5901";'
+sed -i "s|cert_dir = \"$PKI\"|cert_dir = \"$T/mismatch\"|" "$T/mismatch.conf"
+check_bad mismatch "^$T/mismatch.conf:[0-9]+: .*key $T/mismatch/server-key.pem does not match certificate $T/mismatch/server-cert.pem"
+
+# A missing certificate file is named.
+write_config "$T/missing.conf" 'backend = "127.0.0.1:5901";
+    tls = { cert_file = "/nonexistent/cert.pem"; };'
+check_bad missing "^$T/missing.conf:[0-9]+: .*/nonexistent/cert.pem"
+
+# An expired server certificate.
+mkdir -p "$T/old"
+"$CERTTOOL_SCRIPT" -d "$T/old" init-ca --cn "Old CA" >>"$T/certs.log" 2>&1 || fail "old CA"
+"$CERTTOOL_SCRIPT" -d "$T/old" server localhost --activation "2001-01-01 00:00:00 UTC" \
+	--expiration "2002-01-01 00:00:00 UTC" >>"$T/certs.log" 2>&1 || fail "old server cert"
+write_config "$T/expired.conf" 'backend = "127.0.0.1:5901";'
+sed -i "s|cert_dir = \"$PKI\"|cert_dir = \"$T/old\"|" "$T/expired.conf"
+check_bad expired "^$T/expired.conf:[0-9]+: .*certificate $T/old/server-cert.pem has expired"
+
+# A server certificate from another CA than the one configured.
+mkdir -p "$T/foreign"
+"$CERTTOOL_SCRIPT" -d "$T/foreign" init-ca --cn "Foreign CA" >>"$T/certs.log" 2>&1 || fail "foreign CA"
+write_config "$T/foreign.conf" "backend = \"127.0.0.1:5901\";
+    tls = { ca_file = \"$T/foreign/ca-cert.pem\"; };"
+check_bad foreign "^$T/foreign.conf:[0-9]+: .*does not chain to the CA"
+
+# Several errors are all reported, each with its line.
+write_config "$T/several.conf" 'backend = "nowhere";
+    subtypes = [ "X509Nonsense" ];' 'limits = { max_clients = 0; };'
+sed -i '0,/^limits = { max_clients = 64.*$/{//d}' "$T/several.conf"
+"$VENCRYPTD" -t -c "$T/several.conf" >"$T/several.out" 2>&1 && fail "several: exit 0"
+[ "$(grep -c "^$T/several.conf:[0-9]*: " "$T/several.out")" -ge 3 ] ||
+	fail "several: not every error was reported"
+
+# A syntax error.
+printf 'services = ( { name = "x" \n' >"$T/syntax.conf"
+check_bad syntax "^$T/syntax.conf:[0-9]+: "
+
+# The daemon itself refuses to start on a bad config, and says why.
+rc=0
+"$VENCRYPTD" -F -c "$T/unknown.conf" >"$T/start.out" 2>&1 || rc=$?
+[ $rc -eq 1 ] || fail "the daemon started (or exited $rc) with a bad config"
+grep -q "unknown.conf:$line: .*colour" "$T/start.out" || fail "the daemon did not name the error"
+
+# --version and --help
+"$VENCRYPTD" --version | grep -Eq '^vencryptd [0-9]+\.[0-9]+' || fail "--version"
+"$VENCRYPTD" --help | grep -q -- '--check-config' || fail "--help"
+
+log "PASS"

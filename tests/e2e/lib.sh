@@ -1,0 +1,184 @@
+# lib.sh - shared functions of the end-to-end tests (sourced, not run).
+#
+# Every test works in its own temporary directory, starts the real daemon
+# and real peers on port 0 (they report what they bound in a file), waits
+# with a bound on every wait, and stops what it started by PID.
+
+set -u
+
+: "${top_srcdir:?run through make check}"
+: "${top_builddir:?run through make check}"
+
+VENCRYPTD="$top_builddir/vencryptd"
+PEERS="$top_builddir/tests"
+CERTTOOL_SCRIPT="$top_srcdir/certs/vencryptd-certs"
+# A wrapper for the daemon command, for example "valgrind --error-exitcode=99".
+VENCRYPTD_WRAPPER="${VENCRYPTD_WRAPPER:-}"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/vencryptd-e2e.XXXXXX")
+PIDS=()
+TEST_NAME=$(basename "$0" .sh)
+FAILED=0
+
+log() { printf '%s: %s\n' "$TEST_NAME" "$*"; }
+
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	if [ "$FAILED" -eq 0 ]; then
+		rm -rf "$T"
+	else
+		log "work directory kept: $T"
+	fi
+}
+trap cleanup EXIT
+
+fail() {
+	FAILED=1
+	log "FAIL: $*"
+	local f
+	for f in "$T"/*.log "$T"/*.out; do
+		[ -f "$f" ] || continue
+		echo "---- $f (last 40 lines)"
+		tail -n 40 "$f"
+	done
+	exit 1
+}
+
+# wait_until SECONDS command...: poll (10 ms steps) until the command
+# succeeds; 1 when the bound passes first.
+wait_until() {
+	local limit=$1 i=0
+	shift
+	local steps=$((limit * 100))
+	until "$@"; do
+		i=$((i + 1))
+		[ $i -lt $steps ] || return 1
+		sleep 0.01
+	done
+}
+
+# ---- certificates ------------------------------------------------------------
+
+PKI="$T/pki"
+OTHER="$T/other-pki"
+
+certs() { "$CERTTOOL_SCRIPT" -d "$PKI" "$@" >>"$T/certs.log" 2>&1 || fail "vencryptd-certs $*"; }
+
+# The CA, a server certificate for localhost and 127.0.0.1, a good client.
+make_certs() {
+	certs init-ca --cn "Test CA"
+	certs server localhost --ip 127.0.0.1 --ip ::1
+	certs client good --dn "CN=good,O=Example,C=GB"
+}
+
+client_cert() { echo "$PKI/clients/$1/cert.pem"; }
+client_key() { echo "$PKI/clients/$1/key.pem"; }
+
+# ---- the in-tree backend ---------------------------------------------------
+
+# start_backend NAME ARGS...: an rfbbackend listening on 127.0.0.1:0 (or
+# the --listen given in ARGS); sets BACKEND_ADDR and BACKEND_LOG.
+start_backend() {
+	local name=$1
+	shift
+	local ports="$T/$name.port"
+	BACKEND_LOG="$T/$name.events"
+	: >"$BACKEND_LOG"
+	local listen=(--listen 127.0.0.1:0)
+	case " $* " in *" --listen "*) listen=() ;; esac
+	"$PEERS/rfbbackend" "${listen[@]}" --ports-file "$ports" \
+		--log "$BACKEND_LOG" "$@" >"$T/$name.log" 2>&1 &
+	PIDS+=($!)
+	wait_until 10 test -s "$ports" || fail "backend $name did not start"
+	BACKEND_ADDR=$(head -n 1 "$ports")
+}
+
+backend_contacts() { grep -c '^connect' "$1" || true; }
+
+# ---- the daemon --------------------------------------------------------------
+
+# write_config FILE SERVICE-BODY [GLOBAL-EXTRA]: a config with one service
+# "test" listening on 127.0.0.1:0.
+write_config() {
+	local file=$1 body=$2 extra=${3:-}
+	cat >"$file" <<CONF
+log = { level = "debug"; target = "stderr"; };
+tls = { cert_dir = "$PKI"; };
+limits = { max_clients = 64; handshake_timeout = 5; backend_timeout = 2; };
+$extra
+services = (
+  { name = "test";
+    listen = [ "127.0.0.1:0" ];
+    $body
+  }
+);
+CONF
+}
+
+# start_daemon CONFIG: vencryptd in the foreground; sets DAEMON_PID,
+# DAEMON_LOG and DAEMON_PORT (of the first listener).
+start_daemon() {
+	local conf=$1
+	local ports="$T/daemon.ports"
+	DAEMON_LOG="$T/daemon.log"
+	rm -f "$ports"
+	# shellcheck disable=SC2086
+	$VENCRYPTD_WRAPPER "$VENCRYPTD" -F -c "$conf" --ports-file "$ports" \
+		>>"$DAEMON_LOG" 2>&1 &
+	DAEMON_PID=$!
+	PIDS+=($DAEMON_PID)
+	wait_until 20 test -s "$ports" || fail "vencryptd did not start"
+	DAEMON_ADDR=$(awk 'NR==1 {print $2}' "$ports")
+	DAEMON_PORT=${DAEMON_ADDR##*:}
+}
+
+# stop_daemon: SIGTERM, and it must exit 0 within 10 s.
+stop_daemon() {
+	kill -TERM "$DAEMON_PID"
+	local i=0
+	while kill -0 "$DAEMON_PID" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 1000 ] || fail "vencryptd did not stop on SIGTERM"
+		sleep 0.01
+	done
+	wait "$DAEMON_PID"
+	local rc=$?
+	[ $rc -eq 0 ] || fail "vencryptd exited $rc after SIGTERM"
+}
+
+# expect_log REGEX: the daemon log gets a matching line within 5 s.
+expect_log() {
+	wait_until 5 grep -Eq -- "$1" "$DAEMON_LOG" || fail "no log line matching: $1"
+}
+
+# ---- clients -----------------------------------------------------------------
+
+# vt NAME ARGS...: the raw VeNCrypt client against the daemon; output in
+# $T/NAME.out, exit status in VT_RC.
+vt() {
+	local name=$1
+	shift
+	VT_RC=0
+	"$PEERS/vtclient" --connect "127.0.0.1:$DAEMON_PORT" --timeout 15 "$@" \
+		>"$T/$name.out" 2>&1 || VT_RC=$?
+}
+
+# expect_out NAME REGEX: client output NAME has a matching line.
+expect_out() {
+	grep -Eq -- "$2" "$T/$1.out" || fail "$1: expected output matching: $2"
+}
+
+# good_client_works: the good client gets through to the backend now.
+good_client_works() {
+	vt good-after --ca "$PKI/ca-cert.pem" --cert "$(client_cert good)" \
+		--key "$(client_key good)" --echo-check 1000
+	[ "$VT_RC" -eq 0 ] || fail "the good client was refused after a refusal"
+	expect_out good-after '^security-result ok'
+	expect_out good-after '^echo ok 1000'
+}

@@ -1,0 +1,1084 @@
+/*
+ * vtclient - a scriptable VeNCrypt client for the end-to-end tests.
+ *
+ * It walks the RFB and VeNCrypt handshakes step by step, printing one line
+ * per step on stdout (the test scripts grep them), runs the TLS handshake
+ * with GnuTLS on the same socket, reads the SecurityResult and then either
+ * exchanges two deterministic byte streams or does ClientInit/ServerInit
+ * and an echo check. Every wait is bounded by --timeout.
+ *
+ * Exit status: 0 when everything asked for succeeded, 1 on a refusal, a
+ * mismatch, a close or a timeout, 2 on a usage or internal error.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#include "testutil.h"
+
+#define EXIT_REFUSED 1
+#define EXIT_INTERNAL 2
+#define MAX_NAME (1024 * 1024)
+#define MAX_REASON (64 * 1024)
+#define BYE_MS 2000
+#define CHUNK 16384
+
+static struct {
+	const char *connect;
+	const char *ca, *cert, *key, *servername, *sni, *priority;
+	bool no_verify, silent;
+	const char *rfb_version;
+	unsigned sectype;
+	unsigned vc_major, vc_minor;
+	int64_t subtype; /* -1 = first offered */
+	const char *user, *password;
+	bool stream;
+	uint64_t send_n, send_seed, expect_n, expect_seed;
+	uint64_t echo_n, echo_seed;
+	int64_t timeout_ms, hold_ms;
+} opt = {
+	.servername = "localhost",
+	.priority = "NORMAL",
+	.rfb_version = "3.8",
+	.sectype = 19,
+	.vc_major = 0,
+	.vc_minor = 2,
+	.subtype = -1,
+	.user = "",
+	.password = "",
+	.echo_seed = 1,
+	.timeout_ms = 20000,
+};
+
+/* One byte channel: the plain socket, or TLS on it once the handshake is done. */
+struct chan {
+	int fd;
+	gnutls_session_t tls; /* NULL before TLS */
+	const char *error;    /* set with CH_ERROR */
+	int tls_err;          /* the GnuTLS error behind CH_ERROR, if any */
+};
+
+enum ch_res {
+	CH_OK,        /* *done bytes transferred (> 0) */
+	CH_WANT_READ, /* retry once the fd is readable */
+	CH_WANT_WRITE,
+	CH_EOF,       /* the peer closed or reset the connection */
+	CH_ERROR      /* see chan.error */
+};
+
+static int64_t deadline_ms;
+static int64_t start_ms;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+/* Printable copy of untrusted text: controls and non-ASCII become '?'. */
+static char *
+printable(const uint8_t *p, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	if (s == NULL) {
+		fprintf(stderr, "vtclient: out of memory\n");
+		exit(EXIT_INTERNAL);
+	}
+	for (size_t i = 0; i < n; i++)
+		s[i] = (p[i] >= 0x20 && p[i] < 0x7f) ? (char)p[i] : '?';
+	s[n] = '\0';
+	return s;
+}
+
+/* ---- channel ------------------------------------------------------------- */
+
+static enum ch_res
+tls_res(struct chan *c, ssize_t r)
+{
+	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+		return gnutls_record_get_direction(c->tls) ? CH_WANT_WRITE : CH_WANT_READ;
+	if (r == GNUTLS_E_PREMATURE_TERMINATION || r == GNUTLS_E_PUSH_ERROR ||
+	    r == GNUTLS_E_PULL_ERROR)
+		return CH_EOF;
+	c->tls_err = (int)r;
+	c->error = gnutls_strerror((int)r);
+	return CH_ERROR;
+}
+
+static enum ch_res
+sock_res(struct chan *c, ssize_t r, bool reading)
+{
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return reading ? CH_WANT_READ : CH_WANT_WRITE;
+	if (r == 0 || errno == ECONNRESET || errno == EPIPE)
+		return CH_EOF;
+	c->error = strerror(errno);
+	return CH_ERROR;
+}
+
+static enum ch_res
+chan_recv(struct chan *c, void *buf, size_t n, size_t *done)
+{
+	ssize_t r;
+
+	if (c->tls != NULL)
+		r = gnutls_record_recv(c->tls, buf, n);
+	else
+		r = read(c->fd, buf, n);
+	if (r > 0) {
+		*done = (size_t)r;
+		return CH_OK;
+	}
+	if (c->tls != NULL)
+		return r == 0 ? CH_EOF : tls_res(c, r);
+	return sock_res(c, r, true);
+}
+
+static enum ch_res
+chan_send(struct chan *c, const void *buf, size_t n, size_t *done)
+{
+	ssize_t r;
+
+	if (c->tls != NULL)
+		r = gnutls_record_send(c->tls, buf, n);
+	else
+		r = send(c->fd, buf, n, MSG_NOSIGNAL);
+	if (r > 0) {
+		*done = (size_t)r;
+		return CH_OK;
+	}
+	if (c->tls != NULL)
+		return tls_res(c, r);
+	if (r == 0) {
+		errno = EAGAIN;
+		r = -1;
+	}
+	return sock_res(c, r, false);
+}
+
+/* Wait for the fd in the direction asked; false at the deadline. */
+static bool
+chan_wait(struct chan *c, enum ch_res want, int64_t until_ms)
+{
+	struct pollfd pfd = {
+		.fd = c->fd,
+		.events = want == CH_WANT_WRITE ? POLLOUT : POLLIN,
+	};
+
+	for (;;) {
+		int r = poll(&pfd, 1, tu_poll_timeout(until_ms));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		return r > 0;
+	}
+}
+
+/* Read exactly n bytes. CH_WANT_READ means the deadline passed. */
+static enum ch_res
+chan_read_full(struct chan *c, void *buf, size_t n)
+{
+	uint8_t *p = buf;
+
+	for (size_t off = 0; off < n;) {
+		size_t done = 0;
+		enum ch_res r = chan_recv(c, p + off, n - off, &done);
+
+		if (r == CH_OK) {
+			off += done;
+			continue;
+		}
+		if (r != CH_WANT_READ && r != CH_WANT_WRITE)
+			return r;
+		if (!chan_wait(c, r, deadline_ms))
+			return CH_WANT_READ;
+	}
+	return CH_OK;
+}
+
+static enum ch_res
+chan_write_full(struct chan *c, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+
+	for (size_t off = 0; off < n;) {
+		size_t done = 0;
+		enum ch_res r = chan_send(c, p + off, n - off, &done);
+
+		if (r == CH_OK) {
+			off += done;
+			continue;
+		}
+		if (r != CH_WANT_READ && r != CH_WANT_WRITE)
+			return r;
+		if (!chan_wait(c, r, deadline_ms))
+			return CH_WANT_WRITE;
+	}
+	return CH_OK;
+}
+
+/* Report a failed read/write the standard way and give the exit status. */
+static int
+report(struct chan *c, enum ch_res r, const char *what)
+{
+	switch (r) {
+	case CH_EOF:
+		say("closed-by-server");
+		return EXIT_REFUSED;
+	case CH_WANT_READ:
+	case CH_WANT_WRITE:
+		fprintf(stderr, "vtclient: timeout during %s\n", what);
+		say("timeout");
+		return EXIT_REFUSED;
+	case CH_ERROR:
+		if (c->tls != NULL) {
+			if (c->tls_err == GNUTLS_E_FATAL_ALERT_RECEIVED ||
+			    c->tls_err == GNUTLS_E_WARNING_ALERT_RECEIVED)
+				say("tls-error: %s (%s)", c->error,
+				    gnutls_alert_get_name(gnutls_alert_get(c->tls)));
+			else
+				say("tls-error: %s", c->error ? c->error : "unknown");
+			return EXIT_REFUSED;
+		}
+		fprintf(stderr, "vtclient: %s: %s\n", what, c->error ? c->error : "error");
+		say("closed-by-server");
+		return EXIT_REFUSED;
+	case CH_OK:
+		break;
+	}
+	return 0;
+}
+
+/* Read u32 length + reason (capped) and return it printable. */
+static enum ch_res
+read_reason(struct chan *c, char **out)
+{
+	uint8_t lenb[4];
+	enum ch_res r = chan_read_full(c, lenb, 4);
+	uint32_t len;
+	uint8_t *buf;
+
+	*out = NULL;
+	if (r != CH_OK)
+		return r;
+	len = tu_get32(lenb);
+	if (len > MAX_REASON) {
+		char msg[64];
+
+		snprintf(msg, sizeof(msg), "<reason of %" PRIu32 " bytes>", len);
+		*out = strdup(msg);
+		return CH_OK;
+	}
+	buf = malloc(len ? len : 1);
+	if (buf == NULL)
+		return CH_ERROR;
+	r = chan_read_full(c, buf, len);
+	if (r == CH_OK)
+		*out = printable(buf, len);
+	free(buf);
+	return r;
+}
+
+/* ---- streams ------------------------------------------------------------- */
+
+struct duplex {
+	uint64_t send_n, send_seed, expect_n, expect_seed;
+	uint64_t sent, received;
+	enum { DX_OK, DX_MISMATCH, DX_SHORT, DX_TIMEOUT, DX_ERROR } result;
+	uint64_t mismatch_at;
+};
+
+/* Send send_n stream bytes while receiving and verifying expect_n, concurrently. */
+static void
+run_duplex(struct chan *c, struct duplex *d)
+{
+	uint8_t out[CHUNK], in[CHUNK];
+	size_t out_len = 0, out_off = 0;
+	uint64_t ss, es;
+	enum ch_res want_r = CH_WANT_READ, want_s = CH_WANT_WRITE;
+
+	prng_init(&ss, d->send_seed);
+	prng_init(&es, d->expect_seed);
+	d->sent = d->received = 0;
+	d->result = DX_OK;
+	while (d->sent < d->send_n || d->received < d->expect_n) {
+		bool progress = false;
+		size_t done = 0;
+
+		if (d->received < d->expect_n) {
+			uint64_t left = d->expect_n - d->received;
+			enum ch_res r = chan_recv(c, in, left < sizeof(in) ? (size_t)left : sizeof(in),
+			    &done);
+
+			if (r == CH_OK) {
+				size_t bad = prng_verify(&es, in, done);
+
+				if (bad != done) {
+					d->mismatch_at = d->received + bad;
+					d->result = DX_MISMATCH;
+					return;
+				}
+				d->received += done;
+				progress = true;
+			} else if (r == CH_EOF) {
+				d->result = DX_SHORT;
+				return;
+			} else if (r == CH_ERROR) {
+				d->result = DX_ERROR;
+				return;
+			} else {
+				want_r = r;
+			}
+		}
+		if (d->sent < d->send_n) {
+			if (out_off == out_len) {
+				uint64_t left = d->send_n - d->sent;
+
+				out_len = left < sizeof(out) ? (size_t)left : sizeof(out);
+				out_off = 0;
+				prng_fill(&ss, out, out_len);
+			}
+			enum ch_res r = chan_send(c, out + out_off, out_len - out_off, &done);
+
+			if (r == CH_OK) {
+				out_off += done;
+				d->sent += done;
+				progress = true;
+			} else if (r == CH_EOF) {
+				d->result = DX_SHORT;
+				return;
+			} else if (r == CH_ERROR) {
+				d->result = DX_ERROR;
+				return;
+			} else {
+				want_s = r;
+			}
+		}
+		if (progress)
+			continue;
+
+		struct pollfd pfd = { .fd = c->fd, .events = 0 };
+
+		if (d->received < d->expect_n)
+			pfd.events |= want_r == CH_WANT_WRITE ? POLLOUT : POLLIN;
+		if (d->sent < d->send_n)
+			pfd.events |= want_s == CH_WANT_READ ? POLLIN : POLLOUT;
+		int pr = poll(&pfd, 1, tu_poll_timeout(deadline_ms));
+
+		if (pr < 0 && errno != EINTR) {
+			d->result = DX_ERROR;
+			return;
+		}
+		if (pr == 0) {
+			d->result = DX_TIMEOUT;
+			return;
+		}
+	}
+}
+
+/* Print a duplex outcome under the label ("stream" or "echo"); exit status. */
+static int
+report_duplex(struct chan *c, const struct duplex *d, const char *label)
+{
+	switch (d->result) {
+	case DX_OK:
+		if (strcmp(label, "echo") == 0)
+			say("echo ok %" PRIu64, d->received);
+		else
+			say("%s ok sent=%" PRIu64 " received=%" PRIu64, label, d->sent, d->received);
+		return 0;
+	case DX_MISMATCH:
+		say("%s MISMATCH at %" PRIu64, label, d->mismatch_at);
+		return EXIT_REFUSED;
+	case DX_SHORT:
+		if (d->received < d->expect_n)
+			say("%s SHORT received=%" PRIu64, label, d->received);
+		else
+			say("%s SHORT sent=%" PRIu64, label, d->sent);
+		return EXIT_REFUSED;
+	case DX_TIMEOUT:
+		fprintf(stderr, "vtclient: %s: sent=%" PRIu64 " received=%" PRIu64 "\n",
+		    label, d->sent, d->received);
+		say("timeout");
+		return EXIT_REFUSED;
+	case DX_ERROR:
+		return report(c, CH_ERROR, label);
+	}
+	return EXIT_INTERNAL;
+}
+
+/* ---- phases -------------------------------------------------------------- */
+
+/* --silent: send nothing, wait for the server to close. */
+static int
+run_silent(struct chan *c)
+{
+	uint8_t buf[4096], version[12];
+	size_t have = 0;
+
+	for (;;) {
+		size_t done = 0;
+		enum ch_res r = chan_recv(c, buf, sizeof(buf), &done);
+
+		if (r == CH_OK) {
+			if (have < sizeof(version)) {
+				size_t take = sizeof(version) - have;
+
+				if (take > done)
+					take = done;
+				memcpy(version + have, buf, take);
+				have += take;
+				if (have == sizeof(version)) {
+					char *v = printable(version, sizeof(version) - 1);
+
+					say("server-version %s", v);
+					free(v);
+				}
+			}
+			continue;
+		}
+		if (r == CH_EOF || r == CH_ERROR) {
+			say("closed-by-server after=%.3f", (double)(tu_now_ms() - start_ms) / 1000.0);
+			return 0;
+		}
+		if (!chan_wait(c, r, deadline_ms)) {
+			say("timeout");
+			return EXIT_REFUSED;
+		}
+	}
+}
+
+/* RFB 3.x as 3, 7 or 8 (what a server makes of it); 0 when not a version. */
+static int
+normalise_version(unsigned major, unsigned minor)
+{
+	if (major < 3)
+		return 0;
+	if (major > 3 || minor >= 8)
+		return 8;
+	return minor == 7 ? 7 : 3;
+}
+
+/*
+ * The bytes --rfb-version sends, and the version both sides then speak
+ * (the lower of ours and the server's; 8 for text that is not a version).
+ */
+static char *
+version_bytes(const char *v, int server_minor, int *agreed)
+{
+	unsigned major, minor;
+	int end = 0;
+	char *s = NULL;
+
+	*agreed = 8;
+	if (strcmp(v, "garbage") == 0)
+		return strdup("GET / HTTP/1.1\r\n");
+	if (sscanf(v, "%u.%u%n", &major, &minor, &end) == 2 && v[end] == '\0' &&
+	    major < 1000 && minor < 1000) {
+		int mine = normalise_version(major, minor);
+
+		if (mine != 0)
+			*agreed = mine < server_minor ? mine : server_minor;
+		if (asprintf(&s, "RFB %03u.%03u\n", major, minor) < 0)
+			return NULL;
+		return s;
+	}
+	if (asprintf(&s, "%s\n", v) < 0)
+		return NULL;
+	return s;
+}
+
+static int
+tls_fail(gnutls_session_t s, int ret)
+{
+	if (ret == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
+		unsigned status = gnutls_session_get_verify_cert_status(s);
+		gnutls_datum_t out = { NULL, 0 };
+
+		if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509,
+		    &out, 0) == 0) {
+			char *msg = (char *)out.data;
+			size_t len = strlen(msg);
+
+			while (len > 0 && (msg[len - 1] == ' ' || msg[len - 1] == '\n'))
+				msg[--len] = '\0';
+			say("tls-error: certificate verification failed: %s", msg);
+			gnutls_free(out.data);
+			return EXIT_REFUSED;
+		}
+	}
+	if (ret == GNUTLS_E_FATAL_ALERT_RECEIVED || ret == GNUTLS_E_WARNING_ALERT_RECEIVED)
+		say("tls-error: %s (%s)", gnutls_strerror(ret),
+		    gnutls_alert_get_name(gnutls_alert_get(s)));
+	else
+		say("tls-error: %s", gnutls_strerror(ret));
+	return EXIT_REFUSED;
+}
+
+/* Keep the session open for --hold, discarding what arrives. */
+static int
+run_hold(struct chan *c)
+{
+	int64_t until = tu_now_ms() + opt.hold_ms;
+	uint8_t buf[4096];
+
+	for (;;) {
+		size_t done = 0;
+		enum ch_res r = chan_recv(c, buf, sizeof(buf), &done);
+
+		if (r == CH_OK)
+			continue;
+		if (r == CH_EOF || r == CH_ERROR) {
+			say("closed-by-server during hold after=%.3f",
+			    (double)(tu_now_ms() - start_ms) / 1000.0);
+			return EXIT_REFUSED;
+		}
+		if (!chan_wait(c, r, until)) {
+			if (tu_now_ms() >= until)
+				break;
+		}
+	}
+	say("hold ok");
+	return 0;
+}
+
+/* After the SecurityResult: streams, or ClientInit/ServerInit and an echo check. */
+static int
+run_session(struct chan *c)
+{
+	enum ch_res r;
+	int rc = 0;
+
+	if (opt.stream) {
+		struct duplex d = {
+			.send_n = opt.send_n, .send_seed = opt.send_seed,
+			.expect_n = opt.expect_n, .expect_seed = opt.expect_seed,
+		};
+
+		run_duplex(c, &d);
+		return report_duplex(c, &d, "stream");
+	}
+
+	uint8_t ci = 1, si[24];
+
+	if ((r = chan_write_full(c, &ci, 1)) != CH_OK)
+		return report(c, r, "ClientInit");
+	if ((r = chan_read_full(c, si, sizeof(si))) != CH_OK)
+		return report(c, r, "ServerInit");
+
+	unsigned w = tu_get16(si), h = tu_get16(si + 2);
+	uint32_t nlen = tu_get32(si + 20);
+
+	if (nlen > MAX_NAME) {
+		say("server-init %ux%u name-length=%" PRIu32, w, h, nlen);
+		return EXIT_REFUSED;
+	}
+
+	uint8_t *name = malloc(nlen ? nlen : 1);
+
+	if (name == NULL) {
+		fprintf(stderr, "vtclient: out of memory\n");
+		return EXIT_INTERNAL;
+	}
+	r = chan_read_full(c, name, nlen);
+	if (r != CH_OK) {
+		free(name);
+		return report(c, r, "ServerInit name");
+	}
+	char *pname = printable(name, nlen);
+
+	say("server-init %ux%u name=%s", w, h, pname);
+	free(pname);
+	free(name);
+
+	if (opt.echo_n > 0) {
+		struct duplex d = {
+			.send_n = opt.echo_n, .send_seed = opt.echo_seed,
+			.expect_n = opt.echo_n, .expect_seed = opt.echo_seed,
+		};
+
+		run_duplex(c, &d);
+		rc = report_duplex(c, &d, "echo");
+	}
+	return rc;
+}
+
+/* The VeNCrypt exchange up to the subtype ack; 0 to go on with TLS. */
+static int
+run_vencrypt(struct chan *c, uint32_t *subtype)
+{
+	uint8_t b[4], ver[2], count, ack;
+	enum ch_res r;
+
+	if ((r = chan_read_full(c, ver, 2)) != CH_OK)
+		return report(c, r, "VeNCrypt version");
+	say("vencrypt-version %u.%u", ver[0], ver[1]);
+	ver[0] = (uint8_t)opt.vc_major;
+	ver[1] = (uint8_t)opt.vc_minor;
+	if ((r = chan_write_full(c, ver, 2)) != CH_OK)
+		return report(c, r, "VeNCrypt version");
+	if ((r = chan_read_full(c, b, 1)) != CH_OK)
+		return report(c, r, "VeNCrypt status");
+	if (b[0] != 0) {
+		say("vencrypt-refused");
+		return EXIT_REFUSED;
+	}
+	if ((r = chan_read_full(c, &count, 1)) != CH_OK)
+		return report(c, r, "VeNCrypt subtypes");
+
+	char line[16 + 11 * 255] = "subtypes";
+	size_t used = strlen(line);
+	uint32_t first = 0;
+
+	for (unsigned i = 0; i < count; i++) {
+		if ((r = chan_read_full(c, b, 4)) != CH_OK)
+			return report(c, r, "VeNCrypt subtypes");
+		uint32_t t = tu_get32(b);
+
+		if (i == 0)
+			first = t;
+		used += (size_t)snprintf(line + used, sizeof(line) - used, " %" PRIu32, t);
+	}
+	say("%s", line);
+	*subtype = opt.subtype >= 0 ? (uint32_t)opt.subtype : first;
+	if (count == 0 && opt.subtype < 0) {
+		say("vencrypt-refused");
+		return EXIT_REFUSED;
+	}
+	tu_put32(b, *subtype);
+	if ((r = chan_write_full(c, b, 4)) != CH_OK)
+		return report(c, r, "VeNCrypt subtype");
+	if ((r = chan_read_full(c, &ack, 1)) != CH_OK)
+		return report(c, r, "VeNCrypt subtype ack");
+	say("subtype-ack %u", ack);
+	return ack == 1 ? 0 : EXIT_REFUSED;
+}
+
+static int
+tls_handshake(struct chan *c, gnutls_certificate_credentials_t cred, gnutls_session_t *out)
+{
+	gnutls_session_t s;
+	const char *err_pos = NULL;
+	int ret;
+
+	if (gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NONBLOCK) < 0) {
+		fprintf(stderr, "vtclient: gnutls_init failed\n");
+		return EXIT_INTERNAL;
+	}
+	*out = s;
+	ret = gnutls_priority_set_direct(s, opt.priority, &err_pos);
+	if (ret < 0) {
+		fprintf(stderr, "vtclient: --priority: %s at '%s'\n", gnutls_strerror(ret),
+		    err_pos ? err_pos : "");
+		return EXIT_INTERNAL;
+	}
+	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
+	if (opt.sni != NULL)
+		gnutls_server_name_set(s, GNUTLS_NAME_DNS, opt.sni, strlen(opt.sni));
+	if (!opt.no_verify)
+		gnutls_session_set_verify_cert(s, opt.servername, 0);
+	gnutls_transport_set_int(s, c->fd);
+	for (;;) {
+		ret = gnutls_handshake(s);
+		if (ret == 0)
+			break;
+		if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED) {
+			struct chan tmp = { .fd = c->fd };
+
+			if (!chan_wait(&tmp, gnutls_record_get_direction(s) ? CH_WANT_WRITE :
+			    CH_WANT_READ, deadline_ms)) {
+				fprintf(stderr, "vtclient: timeout during TLS handshake\n");
+				say("timeout");
+				return EXIT_REFUSED;
+			}
+			continue;
+		}
+		if (gnutls_error_is_fatal(ret) == 0)
+			continue;
+		/* best effort: tell the server why, so it can log a reason */
+		gnutls_alert_send_appropriate(s, ret);
+		return tls_fail(s, ret);
+	}
+	c->tls = s;
+
+	char *desc = gnutls_session_get_desc(s);
+
+	if (desc != NULL) {
+		fprintf(stderr, "vtclient: %s\n", desc);
+		gnutls_free(desc);
+	}
+	say("tls-ok %s", gnutls_protocol_get_name(gnutls_protocol_get_version(s)));
+	return 0;
+}
+
+static void
+tls_close(struct chan *c)
+{
+	int64_t until = tu_now_ms() + BYE_MS;
+
+	for (;;) {
+		int ret = gnutls_bye(c->tls, GNUTLS_SHUT_WR);
+
+		if (ret != GNUTLS_E_AGAIN && ret != GNUTLS_E_INTERRUPTED)
+			break;
+		if (!chan_wait(c, gnutls_record_get_direction(c->tls) ? CH_WANT_WRITE :
+		    CH_WANT_READ, until))
+			break;
+	}
+}
+
+/* SecurityResult: 0 ok, else failed + reason. */
+static int
+read_security_result(struct chan *c)
+{
+	uint8_t b[4];
+	enum ch_res r = chan_read_full(c, b, 4);
+	char *reason = NULL;
+
+	if (r != CH_OK)
+		return report(c, r, "SecurityResult");
+	if (tu_get32(b) == 0) {
+		say("security-result ok");
+		return 0;
+	}
+	r = read_reason(c, &reason);
+	if (r != CH_OK)
+		say("security-result failed %" PRIu32, tu_get32(b));
+	else
+		say("security-result failed: %s", reason);
+	free(reason);
+	return EXIT_REFUSED;
+}
+
+/* X509Plain/TLSPlain: u32 ulen, u32 plen, user, password. */
+static int
+send_plain(struct chan *c)
+{
+	size_t ulen = strlen(opt.user), plen = strlen(opt.password);
+	uint8_t *msg = malloc(8 + ulen + plen);
+	enum ch_res r;
+
+	if (msg == NULL)
+		return EXIT_INTERNAL;
+	tu_put32(msg, (uint32_t)ulen);
+	tu_put32(msg + 4, (uint32_t)plen);
+	memcpy(msg + 8, opt.user, ulen);
+	memcpy(msg + 8 + ulen, opt.password, plen);
+	r = chan_write_full(c, msg, 8 + ulen + plen);
+	free(msg);
+	return r == CH_OK ? 0 : report(c, r, "Plain credentials");
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: vtclient --connect ADDR [--ca FILE] [--cert FILE --key FILE]\n"
+	    "                [--servername NAME] [--sni NAME] [--no-verify] [--priority STR]\n"
+	    "                [--rfb-version STR] [--sectype N] [--vencrypt MAJ.MIN]\n"
+	    "                [--subtype N] [--user U] [--password P] [--silent]\n"
+	    "                [--send N --send-seed S --expect M --expect-seed T]\n"
+	    "                [--echo-check N] [--echo-seed S] [--timeout SEC] [--hold SEC]\n"
+	    "  ADDR: 127.0.0.1:PORT, [::1]:PORT or unix:/path\n");
+	exit(EXIT_INTERNAL);
+}
+
+static void
+parse_args(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "connect", required_argument, NULL, 'c' },
+		{ "ca", required_argument, NULL, 'A' },
+		{ "cert", required_argument, NULL, 'C' },
+		{ "key", required_argument, NULL, 'K' },
+		{ "servername", required_argument, NULL, 'S' },
+		{ "sni", required_argument, NULL, 'I' },
+		{ "no-verify", no_argument, NULL, 'x' },
+		{ "priority", required_argument, NULL, 'P' },
+		{ "rfb-version", required_argument, NULL, 'r' },
+		{ "sectype", required_argument, NULL, 'y' },
+		{ "vencrypt", required_argument, NULL, 'v' },
+		{ "subtype", required_argument, NULL, 'u' },
+		{ "user", required_argument, NULL, 'U' },
+		{ "password", required_argument, NULL, 'W' },
+		{ "silent", no_argument, NULL, 'z' },
+		{ "send", required_argument, NULL, 'n' },
+		{ "send-seed", required_argument, NULL, 'N' },
+		{ "expect", required_argument, NULL, 'e' },
+		{ "expect-seed", required_argument, NULL, 'E' },
+		{ "echo-check", required_argument, NULL, 'k' },
+		{ "echo-seed", required_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "hold", required_argument, NULL, 'H' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t v;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': opt.connect = optarg; break;
+		case 'A': opt.ca = optarg; break;
+		case 'C': opt.cert = optarg; break;
+		case 'K': opt.key = optarg; break;
+		case 'S': opt.servername = optarg; break;
+		case 'I': opt.sni = optarg; break;
+		case 'x': opt.no_verify = true; break;
+		case 'P': opt.priority = optarg; break;
+		case 'r': opt.rfb_version = optarg; break;
+		case 'U': opt.user = optarg; break;
+		case 'W': opt.password = optarg; break;
+		case 'z': opt.silent = true; break;
+		case 'y':
+			if (!tu_parse_u64(optarg, 255, &v))
+				usage();
+			opt.sectype = (unsigned)v;
+			break;
+		case 'v': {
+			unsigned ma, mi;
+			int end = 0;
+
+			if (sscanf(optarg, "%u.%u%n", &ma, &mi, &end) != 2 || optarg[end] != '\0' ||
+			    ma > 255 || mi > 255)
+				usage();
+			opt.vc_major = ma;
+			opt.vc_minor = mi;
+			break;
+		}
+		case 'u':
+			if (!tu_parse_u64(optarg, UINT32_MAX, &v))
+				usage();
+			opt.subtype = (int64_t)v;
+			break;
+		case 'n':
+			if (!tu_parse_u64(optarg, UINT64_MAX, &opt.send_n))
+				usage();
+			opt.stream = true;
+			break;
+		case 'N':
+			if (!tu_parse_u64(optarg, UINT64_MAX, &opt.send_seed))
+				usage();
+			break;
+		case 'e':
+			if (!tu_parse_u64(optarg, UINT64_MAX, &opt.expect_n))
+				usage();
+			opt.stream = true;
+			break;
+		case 'E':
+			if (!tu_parse_u64(optarg, UINT64_MAX, &opt.expect_seed))
+				usage();
+			break;
+		case 'k':
+			if (!tu_parse_u64(optarg, UINT64_MAX, &opt.echo_n))
+				usage();
+			break;
+		case 'j':
+			if (!tu_parse_u64(optarg, UINT64_MAX, &opt.echo_seed))
+				usage();
+			break;
+		case 't':
+			if (!tu_parse_seconds(optarg, &opt.timeout_ms))
+				usage();
+			break;
+		case 'H':
+			if (!tu_parse_seconds(optarg, &opt.hold_ms))
+				usage();
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc || opt.connect == NULL || (opt.cert == NULL) != (opt.key == NULL))
+		usage();
+}
+
+/* Everything from the server's version to the end of the session. */
+static int
+run(struct chan *c, gnutls_certificate_credentials_t cred, gnutls_session_t *session)
+{
+	uint8_t b[13];
+	enum ch_res r;
+	int rc;
+
+	if (opt.silent)
+		return run_silent(c);
+
+	if ((r = chan_read_full(c, b, 12)) != CH_OK)
+		return report(c, r, "ProtocolVersion");
+	b[12] = '\0';
+
+	char *sv = printable(b, 11);
+
+	say("server-version %s", sv);
+	free(sv);
+
+	unsigned smajor = 0, sminor = 0;
+	int server_minor = 8, agreed;
+
+	if (sscanf((const char *)b, "RFB %3u.%3u", &smajor, &sminor) == 2 &&
+	    normalise_version(smajor, sminor) != 0)
+		server_minor = normalise_version(smajor, sminor);
+
+	char *vb = version_bytes(opt.rfb_version, server_minor, &agreed);
+
+	if (vb == NULL)
+		return EXIT_INTERNAL;
+	r = chan_write_full(c, vb, strlen(vb));
+	free(vb);
+	if (r != CH_OK)
+		return report(c, r, "ProtocolVersion");
+
+	if (agreed == 3) {
+		char *reason = NULL;
+
+		if ((r = chan_read_full(c, b, 4)) != CH_OK)
+			return report(c, r, "security type");
+		if (tu_get32(b) != 0) {
+			say("security-type %" PRIu32, tu_get32(b));
+			if (tu_get32(b) != 1)
+				return EXIT_REFUSED;
+			return run_session(c); /* a plain None server (rfbbackend) */
+		}
+		if ((r = read_reason(c, &reason)) != CH_OK)
+			return report(c, r, "failure reason");
+		say("refused: %s", reason);
+		free(reason);
+		return EXIT_REFUSED;
+	}
+
+	uint8_t n, types[255];
+
+	if ((r = chan_read_full(c, &n, 1)) != CH_OK)
+		return report(c, r, "security types");
+	if (n == 0) {
+		char *reason = NULL;
+
+		if ((r = read_reason(c, &reason)) != CH_OK)
+			return report(c, r, "failure reason");
+		say("refused: %s", reason);
+		free(reason);
+		return EXIT_REFUSED;
+	}
+	if ((r = chan_read_full(c, types, n)) != CH_OK)
+		return report(c, r, "security types");
+
+	char line[16 + 4 * 255] = "security-types";
+	size_t used = strlen(line);
+
+	for (unsigned i = 0; i < n; i++)
+		used += (size_t)snprintf(line + used, sizeof(line) - used, " %u", types[i]);
+	say("%s", line);
+
+	uint8_t st = (uint8_t)opt.sectype;
+
+	if ((r = chan_write_full(c, &st, 1)) != CH_OK)
+		return report(c, r, "security type");
+	if (st != 19) {
+		/* None to a plain server goes on; anything else expects a failure. */
+		if (st == 1 && agreed == 7)
+			return run_session(c);
+		rc = read_security_result(c);
+		return rc != 0 ? rc : run_session(c);
+	}
+
+	uint32_t subtype = 0;
+
+	if ((rc = run_vencrypt(c, &subtype)) != 0)
+		return rc;
+	if ((rc = tls_handshake(c, cred, session)) != 0)
+		return rc;
+	if ((subtype == 259 || subtype == 262) && (rc = send_plain(c)) != 0)
+		return rc;
+	if ((rc = read_security_result(c)) != 0)
+		return rc;
+	return run_session(c);
+}
+
+int
+main(int argc, char **argv)
+{
+	gnutls_certificate_credentials_t cred = NULL;
+	gnutls_session_t session = NULL;
+	struct chan c = { .fd = -1 };
+	struct tu_addr addr;
+	int rc = EXIT_INTERNAL, ret;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+	parse_args(argc, argv);
+	if (!tu_parse_addr(opt.connect, &addr)) {
+		fprintf(stderr, "vtclient: bad address '%s'\n", opt.connect);
+		return EXIT_INTERNAL;
+	}
+	start_ms = tu_now_ms();
+	deadline_ms = start_ms + opt.timeout_ms;
+
+	if (gnutls_certificate_allocate_credentials(&cred) < 0)
+		goto out;
+	if (opt.ca != NULL) {
+		ret = gnutls_certificate_set_x509_trust_file(cred, opt.ca, GNUTLS_X509_FMT_PEM);
+		if (ret <= 0) {
+			fprintf(stderr, "vtclient: %s: %s\n", opt.ca,
+			    ret < 0 ? gnutls_strerror(ret) : "no certificates");
+			goto out;
+		}
+	} else if (!opt.no_verify) {
+		gnutls_certificate_set_x509_system_trust(cred);
+	}
+	if (opt.cert != NULL) {
+		ret = gnutls_certificate_set_x509_key_file(cred, opt.cert, opt.key,
+		    GNUTLS_X509_FMT_PEM);
+		if (ret < 0) {
+			fprintf(stderr, "vtclient: %s / %s: %s\n", opt.cert, opt.key,
+			    gnutls_strerror(ret));
+			goto out;
+		}
+	}
+
+	c.fd = tu_connect(&addr, deadline_ms);
+	if (c.fd < 0) {
+		say("connect-error: %s", strerror(errno));
+		rc = EXIT_REFUSED;
+		goto out;
+	}
+	rc = run(&c, cred, &session);
+	if (rc == 0 && opt.hold_ms > 0)
+		rc = run_hold(&c);
+	if (c.tls != NULL)
+		tls_close(&c);
+out:
+	if (c.fd >= 0)
+		close(c.fd);
+	if (session != NULL)
+		gnutls_deinit(session);
+	if (cred != NULL)
+		gnutls_certificate_free_credentials(cred);
+	return rc;
+}
