@@ -587,8 +587,12 @@ conn_io(size_t i, short revents)
 				if (c->state == CS_STREAM && c->received < opt.expect_n) {
 					blog("stream SHORT received=%" PRIu64, c->received);
 					c->reported = true;
-				} else if (r == 0 && c->state == CS_STREAM && !c->reported) {
+				} else if (r == 0 && c->state == CS_STREAM) {
 					return true; /* keep sending to a half-closed peer */
+				} else if (c->state == CS_STREAM) {
+					blog("stream SHORT sent=%" PRIu64,
+					    c->sent - (c->out_len - c->out_off));
+					c->reported = true;
 				} else if (r == 0 && c->state == CS_ECHO && out_pending(c)) {
 					start_closing(c);
 					return true;

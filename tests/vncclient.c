@@ -177,6 +177,14 @@ get_credential(rfbClient *client, int type)
 	return c;
 }
 
+/* No VNC passwords: never let libvncclient prompt on a terminal. */
+static char *
+get_password(rfbClient *client)
+{
+	fprintf(stderr, "vncclient: the server asks for a VNC password; none is supported\n");
+	return NULL;
+}
+
 /* One 32 bpp pixel in the client's format to 8-bit RGB. */
 static void
 pixel_rgb(const rfbPixelFormat *pf, const uint8_t *p, uint8_t rgb[3])
@@ -339,6 +347,7 @@ main(int argc, char **argv)
 	client->GotFrameBufferUpdate = got_update;
 	client->FinishedFrameBufferUpdate = finished_update;
 	client->GetCredential = get_credential;
+	client->GetPassword = get_password;
 	free(client->serverHost);
 	client->serverHost = strdup(opt.host);
 	client->serverPort = (int)opt.port;
