@@ -94,7 +94,10 @@ void session_send_client(struct session *s, const void *p, size_t n);
  * detail, and close once that is flushed.  The first reason wins. */
 void session_refuse(struct session *s, const char *client_reason,
     const char *fmt, ...) PRINTF_LIKE(3, 4);
-/* End without telling the client anything. */
+/* Refuse without telling the client anything (it is not speaking our
+ * protocol, or has run out of time): log, close. */
+void session_drop(struct session *s, const char *fmt, ...) PRINTF_LIKE(2, 3);
+/* End without telling the client anything, and without a refusal line. */
 void session_abort(struct session *s, const char *fmt, ...) PRINTF_LIKE(2, 3);
 /* Enter a phase: set the state and arm the timer for it. */
 void session_enter(struct session *s, enum session_state state);

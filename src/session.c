@@ -220,6 +220,28 @@ session_abort(struct session *s, const char *fmt, ...)
 	s->state = SESSION_CLOSING;
 }
 
+/* The one refusal line: why, and who. */
+static void
+log_refused(const struct session *s)
+{
+	session_log(s, LOG_LEVEL_NOTICE, "refused: %s; peer %s, service %s, dn \"%s\"",
+	    s->reason, s->peer, s->svc->name, s->dn ? s->dn : "");
+}
+
+void
+session_drop(struct session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->state == SESSION_CLOSING || s->state == SESSION_LINGER)
+		return;
+	va_start(ap, fmt);
+	set_reason(s, fmt, ap);
+	va_end(ap);
+	log_refused(s);
+	session_abort(s, "%s", s->reason);
+}
+
 void
 session_refuse(struct session *s, const char *client_reason,
     const char *fmt, ...)
@@ -233,7 +255,7 @@ session_refuse(struct session *s, const char *client_reason,
 	va_start(ap, fmt);
 	set_reason(s, fmt, ap);
 	va_end(ap);
-	session_log(s, LOG_LEVEL_NOTICE, "refused: %s", s->reason);
+	log_refused(s);
 
 	switch (s->state) {
 	case SESSION_VERSION:
@@ -334,12 +356,11 @@ client_message(struct session *s)
 		r = rfb_parse_version(hs->in, hs->len, &v, &used);
 		if (r == RFB_OLD_VERSION) {
 			session_refuse(s, "VeNCrypt needs RFB 3.7 or later",
-			    "client %s speaks RFB 3.3", s->peer);
+			    "client speaks RFB 3.3");
 			return;
 		}
 		if (r != RFB_OK) {
-			session_abort(s, "client %s sent no RFB version", s->peer);
-			session_log(s, LOG_LEVEL_NOTICE, "refused: %s", s->reason);
+			session_drop(s, "client sent no RFB version");
 			return;
 		}
 		hs->client_version = v;
@@ -350,7 +371,7 @@ client_message(struct session *s)
 		r = rfb_parse_security_choice(hs->in, hs->len, &choice, &used);
 		if (r != RFB_OK) {
 			session_refuse(s, "only VeNCrypt is offered",
-			    "client %s chose security type %u", s->peer, choice);
+			    "client chose security type %u", choice);
 			return;
 		}
 		session_send_client(s, msg, vencrypt_put_version(msg, sizeof msg));
@@ -359,8 +380,8 @@ client_message(struct session *s)
 	case SESSION_VENCRYPT_VERSION:
 		r = vencrypt_parse_version(hs->in, hs->len, &v, &used);
 		if (r != RFB_OK) {
-			session_refuse(s, "", "client %s asked for VeNCrypt %u.%u",
-			    s->peer, v.major, v.minor);
+			session_refuse(s, "", "client asked for VeNCrypt %u.%u",
+			    v.major, v.minor);
 			return;
 		}
 		session_send_client(s, msg,
@@ -373,8 +394,8 @@ client_message(struct session *s)
 		r = vencrypt_parse_subtype(hs->in, hs->len, s->svc->subtypes,
 		    s->svc->nsubtypes, &subtype, &used);
 		if (r != RFB_OK) {
-			session_refuse(s, "", "client %s chose subtype %u (%s), "
-			    "which is not offered", s->peer, subtype,
+			session_refuse(s, "", "client chose subtype %u (%s), "
+			    "which is not offered", subtype,
 			    vencrypt_subtype_name(subtype));
 			return;
 		}
@@ -420,10 +441,7 @@ client_readable_clear(struct session *s)
 			size_t used;
 			if (rfb_parse_version(hs->in, hs->len, &v, &used) ==
 			    RFB_BAD_VERSION) {
-				session_abort(s, "client %s sent no RFB version",
-				    s->peer);
-				session_log(s, LOG_LEVEL_NOTICE, "refused: %s",
-				    s->reason);
+				session_drop(s, "client sent no RFB version");
 				return;
 			}
 		}
@@ -447,8 +465,8 @@ authorise(struct session *s)
 		return;
 	}
 	if (v != TLS_PEER_OK) {
-		session_refuse(s, tls_verdict_reason(v), "%s: peer %s, dn \"%s\"",
-		    tls_verdict_reason(v), s->peer, dn);
+		session_refuse(s, tls_verdict_reason(v), "%s",
+		    tls_verdict_reason(v));
 		return;
 	}
 	if (svc->allowed_dn != NULL) {
@@ -458,8 +476,7 @@ authorise(struct session *s)
 				break;
 		if (i == svc->nallowed_dn) {
 			session_refuse(s, "not authorised",
-			    "not authorised: peer %s, dn \"%s\" matches no "
-			    "allowed_dn of service %s", s->peer, dn, svc->name);
+			    "not authorised: the dn matches no allowed_dn");
 			return;
 		}
 	}
@@ -493,9 +510,8 @@ tls_handshake_step(struct session *s)
 		return;
 	if (ret < 0) {
 		if (gnutls_error_is_fatal(ret)) {
-			session_abort(s, "TLS handshake with %s failed: %s",
-			    s->peer, gnutls_strerror(ret));
-			session_log(s, LOG_LEVEL_NOTICE, "refused: %s", s->reason);
+			session_drop(s, "TLS handshake failed: %s",
+			    gnutls_strerror(ret));
 		}
 		return;
 	}
@@ -687,23 +703,17 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	case SESSION_BACKEND_VERSION:
 	case SESSION_BACKEND_SECURITY:
 	case SESSION_BACKEND_RESULT:
-		if (ev_now(loop) >= s->hs->backend_deadline - 0.001) {
-			session_refuse(s, "backend unavailable",
-			    "backend %s: no answer within %u s (%s)",
-			    s->svc->backend_text, s->srv->cfg->backend_timeout,
-			    state_names[s->state]);
-			break;
-		}
-		session_abort(s, "handshake timeout in state %s",
-		    state_names[s->state]);
-		session_log(s, LOG_LEVEL_NOTICE, "refused: peer %s: %s", s->peer,
-		    s->reason);
+		/* The backend's deadline, or the overall one if that is
+		 * sooner: either way the backend did not answer in time. */
+		session_refuse(s, "backend unavailable",
+		    "backend %s: no answer within %.0f s (%s)",
+		    s->svc->backend_text,
+		    ev_now(loop) - s->hs->backend_deadline +
+		    s->srv->cfg->backend_timeout, state_names[s->state]);
 		break;
 	default:
-		session_abort(s, "handshake timeout in state %s",
+		session_drop(s, "handshake timeout in state %s",
 		    state_names[s->state]);
-		session_log(s, LOG_LEVEL_NOTICE, "refused: peer %s: %s", s->peer,
-		    s->reason);
 		break;
 	case SESSION_CLOSING:
 		session_abort(s, "flush timeout");

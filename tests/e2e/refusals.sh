@@ -50,49 +50,49 @@ with() { echo --cert "$(client_cert "$1")" --key "$(client_key "$1")"; }
 # shellcheck disable=SC2046
 {
 refused no-cert '^security-result failed: no client certificate$' \
-	'refused: no client certificate: peer 127\.0\.0\.1:[0-9]+, dn ""' -- "${CA[@]}"
+	'refused: no client certificate; peer 127\.0\.0\.1:[0-9]+, service test, dn ""' -- "${CA[@]}"
 # A GnuTLS client does not send a certificate from a CA the server does not
 # list, so "another CA" arrives as "no client certificate".
 refused other-ca '^security-result failed: (no client certificate|certificate not trusted)$' \
 	'refused: (no client certificate|certificate not trusted)' -- "${CA[@]}" \
 	--cert "$OTHER/clients/good/cert.pem" --key "$OTHER/clients/good/key.pem"
 refused expired '^security-result failed: certificate expired$' \
-	'refused: certificate expired: peer 127\.0\.0\.1:[0-9]+, dn "CN=expired,O=Example,C=GB"' \
+	'refused: certificate expired; peer 127\.0\.0\.1:[0-9]+, service test, dn "CN=expired,O=Example,C=GB"' \
 	-- "${CA[@]}" $(with expired)
 refused not-yet-valid '^security-result failed: certificate not yet valid$' \
-	'refused: certificate not yet valid: .*dn "CN=early,O=Example,C=GB"' \
+	'refused: certificate not yet valid; peer 127\.0\.0\.1:[0-9]+, service test, dn "CN=early,O=Example,C=GB"' \
 	-- "${CA[@]}" $(with early)
 refused revoked '^security-result failed: certificate revoked$' \
-	'refused: certificate revoked: .*dn "CN=revoked,O=Example,C=GB"' \
+	'refused: certificate revoked; peer 127\.0\.0\.1:[0-9]+, service test, dn "CN=revoked,O=Example,C=GB"' \
 	-- "${CA[@]}" $(with revoked)
 refused no-client-eku '^security-result failed: certificate not for client authentication$' \
-	'refused: certificate not for client authentication: .*dn "CN=servereku,O=Example,C=GB"' \
+	'refused: certificate not for client authentication; peer 127\.0\.0\.1:[0-9]+, service test, dn "CN=servereku,O=Example,C=GB"' \
 	-- "${CA[@]}" $(with servereku)
 refused dn-not-allowed '^security-result failed: not authorised$' \
-	'refused: not authorised: peer 127\.0\.0\.1:[0-9]+, dn "CN=stranger,O=Elsewhere,C=GB" matches no allowed_dn of service test' \
+	'refused: not authorised: the dn matches no allowed_dn; peer 127\.0\.0\.1:[0-9]+, service test, dn "CN=stranger,O=Elsewhere,C=GB"' \
 	-- "${CA[@]}" $(with stranger)
 refused dn-escaped-comma '^security-result failed: not authorised$' \
-	'refused: not authorised: .*dn "CN=trudy,O=Evil\\,O=Example,C=GB"' \
+	'refused: not authorised: the dn matches no allowed_dn; peer 127\.0\.0\.1:[0-9]+, service test, dn "CN=trudy,O=Evil\\,O=Example,C=GB"' \
 	-- "${CA[@]}" $(with trudy)
 }
 
 refused rfb-3.3 '^refused: VeNCrypt needs RFB 3\.7 or later$' \
-	'refused: client 127\.0\.0\.1:[0-9]+ speaks RFB 3\.3' -- --rfb-version 3.3
+	'refused: client speaks RFB 3\.3; peer 127\.0\.0\.1:[0-9]+, service test, dn ""' -- --rfb-version 3.3
 refused wrong-sectype '^security-result failed: only VeNCrypt is offered$' \
-	'refused: client 127\.0\.0\.1:[0-9]+ chose security type 2' -- --sectype 2
+	'refused: client chose security type 2; peer 127\.0\.0\.1:[0-9]+, service test, ' -- --sectype 2
 refused vencrypt-0.1 '^vencrypt-refused' \
-	'refused: client 127\.0\.0\.1:[0-9]+ asked for VeNCrypt 0\.1' -- --vencrypt 0.1
+	'refused: client asked for VeNCrypt 0\.1; peer 127\.0\.0\.1:[0-9]+, service test, ' -- --vencrypt 0.1
 refused subtype-not-offered '^subtype-ack 0' \
-	'refused: client .* chose subtype 262 \(X509Plain\), which is not offered' -- --subtype 262
+	'refused: client chose subtype 262 \(X509Plain\), which is not offered; peer 127\.0\.0\.1:[0-9]+, service test, ' -- --subtype 262
 refused tlsnone '^subtype-ack 0' \
-	'refused: client .* chose subtype 257 \(TLSNone\), which is not offered' -- --subtype 257
+	'refused: client chose subtype 257 \(TLSNone\), which is not offered; peer 127\.0\.0\.1:[0-9]+, service test, ' -- --subtype 257
 refused garbage '^closed-by-server' \
-	'refused: client 127\.0\.0\.1:[0-9]+ sent no RFB version' -- --rfb-version garbage
+	'refused: client sent no RFB version; peer 127\.0\.0\.1:[0-9]+, service test, ' -- --rfb-version garbage
 
 # Silence: the handshake deadline (5 s here) closes the connection.
 vt silence --silent
 expect_out silence '^closed-by-server after=[4-6]\.'
-expect_log 'refused: peer 127\.0\.0\.1:[0-9]+: handshake timeout in state version'
+expect_log 'refused: handshake timeout in state version; peer 127\.0\.0\.1:[0-9]+, service test, '
 good_client_works
 
 stop_daemon
