@@ -45,7 +45,10 @@ retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct server *srv = w->data;
 
 	ev_timer_stop(loop, w);
-	listeners_watch(srv, may_accept(srv));
+	if (may_accept(srv)) {
+		log_notice("accepting resumed (%u sessions)", srv->nsessions);
+		listeners_watch(srv, 1);
+	}
 }
 
 static void
@@ -87,8 +90,10 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 void
 listeners_session_ended(struct server *srv)
 {
-	if (!srv->accepting && may_accept(srv))
+	if (!srv->accepting && may_accept(srv)) {
+		log_notice("accepting resumed (%u sessions)", srv->nsessions);
 		listeners_watch(srv, 1);
+	}
 }
 
 int

@@ -678,6 +678,18 @@ run_vencrypt(struct chan *c, uint32_t *subtype)
 	return ack == 1 ? 0 : EXIT_REFUSED;
 }
 
+/* TLS 1.3 NewSessionTicket messages seen after the handshake. */
+static unsigned tickets_seen;
+
+static int
+ticket_hook(gnutls_session_t s, unsigned int htype, unsigned post,
+    unsigned int incoming, const gnutls_datum_t *msg)
+{
+	if (htype == GNUTLS_HANDSHAKE_NEW_SESSION_TICKET && incoming)
+		tickets_seen++;
+	return 0;
+}
+
 static int
 tls_handshake(struct chan *c, gnutls_certificate_credentials_t cred, gnutls_session_t *out)
 {
@@ -701,6 +713,8 @@ tls_handshake(struct chan *c, gnutls_certificate_credentials_t cred, gnutls_sess
 		gnutls_server_name_set(s, GNUTLS_NAME_DNS, opt.sni, strlen(opt.sni));
 	if (!opt.no_verify)
 		gnutls_session_set_verify_cert(s, opt.servername, 0);
+	gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_NEW_SESSION_TICKET,
+	    GNUTLS_HOOK_POST, ticket_hook);
 	gnutls_transport_set_int(s, c->fd);
 	for (;;) {
 		ret = gnutls_handshake(s);
@@ -740,6 +754,9 @@ tls_close(struct chan *c)
 {
 	int64_t until = tu_now_ms() + BYE_MS;
 
+	/* Whether the server sent a TLS 1.3 NewSessionTicket (it must not:
+	 * TigerVNC 1.12 hangs on them). */
+	say("session-ticket %s", tickets_seen ? "received" : "none");
 	for (;;) {
 		int ret = gnutls_bye(c->tls, GNUTLS_SHUT_WR);
 

@@ -95,5 +95,25 @@ expect_out silence '^closed-by-server after=[4-6]\.'
 expect_log 'refused: handshake timeout in state version; peer 127\.0\.0\.1:[0-9]+, service test, '
 good_client_works
 
+# Trickle: a byte a second never rests for 5 s, so an idle timer would
+# never fire; the deadline is counted from accept, so it ends at 5 s.
+: >"$T/trickle.out"
+(
+	trap '' PIPE
+	exec 3<>"/dev/tcp/127.0.0.1/$DAEMON_PORT" || exit 1
+	for c in R F B ' ' 0 0 3 . 0 0; do
+		printf %s "$c" >&3 2>/dev/null || break
+		grep -q 'handshake timeout in state version' "$DAEMON_LOG" && break
+		sleep 1
+	done
+	echo "trickle done after $SECONDS s" >>"$T/trickle.out"
+) &
+trickle=$!
+wait "$trickle"
+expect_log 'refused: handshake timeout in state version; peer 127\.0\.0\.1:[0-9]+, service test, '
+[ "$(grep -c 'handshake timeout' "$DAEMON_LOG")" -eq 2 ] ||
+	fail "the trickling client was not cut at the deadline"
+good_client_works
+
 stop_daemon
 log "PASS"
