@@ -26,6 +26,7 @@ struct server {
 	struct buf_pool pool;
 	ev_signal sig_term;
 	ev_signal sig_int;
+	ev_signal sig_hup;
 	int stopping;
 };
 

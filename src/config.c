@@ -657,6 +657,12 @@ parse_subtypes(struct loader *ld, struct service *svc,
 			ld_error(ld, e, "unknown subtype \"%s\"", name);
 			continue;
 		}
+		if (st == VENCRYPT_PLAIN || (st >= VENCRYPT_TLSNONE &&
+		    st <= VENCRYPT_TLSPLAIN)) {
+			ld_error(ld, e, "subtype \"%s\" is never offered: it has no "
+			    "server authentication (anonymous or no TLS)", name);
+			continue;
+		}
 		if (!subtype_supported(st)) {
 			ld_error(ld, e, "subtype \"%s\" is not supported yet", name);
 			continue;

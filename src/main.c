@@ -24,7 +24,7 @@ static const char usage_text[] =
 	"  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
 	"  -F, --foreground       do not detach; log to stderr unless configured\n"
 	"  -t, --check-config     check the configuration, certificates and keys, and exit\n"
-	"  -v, --verbose          log more (repeatable: info, debug)\n"
+	"  -v, --verbose          log one level more than log.level (repeatable)\n"
 	"      --ports-file FILE  write \"service address\" for each bound listener to FILE\n"
 	"  -V, --version          print the version and exit\n"
 	"  -h, --help             print this help and exit\n";
@@ -165,8 +165,10 @@ main(int argc, char **argv)
 	server_init(&srv, loop, cfg);
 	if (server_start(&srv) < 0)
 		return 1;
-	if (o.ports_file != NULL && listeners_write_ports_file(&srv, o.ports_file) < 0)
-		log_warn("cannot write ports file %s", o.ports_file);
+	if (o.ports_file != NULL && listeners_write_ports_file(&srv, o.ports_file) < 0) {
+		log_err("cannot write ports file %s", o.ports_file);
+		return 1;
+	}
 	if (!o.foreground && detach(cfg->log_target) < 0) {
 		log_err("cannot detach");
 		return 1;

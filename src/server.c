@@ -21,6 +21,13 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	server_stop(srv);
 }
 
+static void
+hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	log_warnx("SIGHUP received: reload is not supported in this version; "
+	    "restart vencryptd to apply changes");
+}
+
 void
 server_init(struct server *srv, struct ev_loop *loop, struct config *cfg)
 {
@@ -32,6 +39,8 @@ server_init(struct server *srv, struct ev_loop *loop, struct config *cfg)
 	srv->sig_term.data = srv;
 	ev_signal_init(&srv->sig_int, signal_cb, SIGINT);
 	srv->sig_int.data = srv;
+	ev_signal_init(&srv->sig_hup, hup_cb, SIGHUP);
+	srv->sig_hup.data = srv;
 }
 
 int
@@ -41,6 +50,7 @@ server_start(struct server *srv)
 		return -1;
 	ev_signal_start(srv->loop, &srv->sig_term);
 	ev_signal_start(srv->loop, &srv->sig_int);
+	ev_signal_start(srv->loop, &srv->sig_hup);
 	return 0;
 }
 
@@ -72,5 +82,6 @@ server_destroy(struct server *srv)
 		server_stop(srv);
 	ev_signal_stop(srv->loop, &srv->sig_term);
 	ev_signal_stop(srv->loop, &srv->sig_int);
+	ev_signal_stop(srv->loop, &srv->sig_hup);
 	buf_pool_destroy(&srv->pool);
 }

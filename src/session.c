@@ -510,6 +510,8 @@ tls_handshake_step(struct session *s)
 		return;
 	if (ret < 0) {
 		if (gnutls_error_is_fatal(ret)) {
+			/* Best effort: tell the client in an alert. */
+			(void)gnutls_alert_send_appropriate(s->tls, ret);
 			session_drop(s, "TLS handshake failed: %s",
 			    gnutls_strerror(ret));
 		}

@@ -714,7 +714,7 @@ static const struct bad_case bad_cases[] = {
 	{ SVC_WITH("subtypes = [ \"X509Plain\" ];"), "subtypes",
 	    "subtype \"X509Plain\" is not supported yet" },
 	{ SVC_WITH("subtypes = [ \"TLSNone\" ];"), "subtypes",
-	    "subtype \"TLSNone\" is not supported yet" },
+	    "subtype \"TLSNone\" is never offered: it has no server authentication (anonymous or no TLS)" },
 	{ SVC_WITH("subtypes = [ \"X509None\", \"X509None\" ];"), "subtypes",
 	    "duplicate subtype \"X509None\"" },
 	{ SVC_WITH("subtypes = [ ];"), "subtypes",

@@ -41,6 +41,14 @@ done
 five_intact() { [ "$(grep -c "^stream ok sent=$DOWN received=$UP\$" "$BACKEND_LOG")" -eq 5 ]; }
 wait_until 10 five_intact || fail "the backend did not see five intact sessions"
 
+# SIGHUP (no reload yet) is logged and changes nothing.
+kill -HUP "$DAEMON_PID"
+expect_log "SIGHUP received: reload is not supported"
+vt after-hup --ca "$PKI/ca-cert.pem" --cert "$(client_cert good)" --key "$(client_key good)" \
+	--send $UP --send-seed 11 --expect $DOWN --expect-seed 7
+kill -0 "$DAEMON_PID" || fail "SIGHUP ended the daemon"
+expect_out after-hup "^stream ok sent=$UP received=$DOWN\$"
+
 stop_daemon
 expect_log "stopped"
 log "PASS"
