@@ -157,6 +157,53 @@ expect_log() {
 	wait_until 5 grep -Eq -- "$1" "$DAEMON_LOG" || fail "no log line matching: $1"
 }
 
+# ---- a real Xvnc -----------------------------------------------------------------
+
+# A free TCP port on 127.0.0.1 (the kernel's pick).
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+free_display() {
+	local n
+	for n in $(seq 40 99); do
+		if [ ! -e "/tmp/.X$n-lock" ] && [ ! -e "/tmp/.X11-unix/X$n" ]; then
+			echo "$n"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# start_xvnc: Xvnc with None security on 127.0.0.1:XPORT and the Unix
+# socket SOCK, showing a patterned root window that does not change; sets
+# XPORT, SOCK and DISPLAY_NUM.  Retries if a port or display was taken.
+start_xvnc() {
+	command -v Xvnc >/dev/null || fail "Xvnc is not installed (tigervnc-standalone-server)"
+	command -v xsetroot >/dev/null || fail "xsetroot is not installed (x11-xserver-utils)"
+	SOCK="$T/xvnc.sock"
+	local attempt xpid
+	for attempt in 1 2 3 4 5; do
+		DISPLAY_NUM=$(free_display) || fail "no free X display"
+		XPORT=$(free_port)
+		Xvnc ":$DISPLAY_NUM" -SecurityTypes None -localhost -rfbport "$XPORT" \
+			-rfbunixpath "$SOCK" -nolisten tcp -geometry 320x200 -depth 24 \
+			-desktop e2e >"$T/xvnc.log" 2>&1 &
+		xpid=$!
+		PIDS+=($xpid)
+		if wait_until 10 test -S "$SOCK" && kill -0 "$xpid" 2>/dev/null &&
+			wait_until 5 grep -q "Listening for VNC connections on .*port $XPORT" "$T/xvnc.log"; then
+			DISPLAY=":$DISPLAY_NUM" xsetroot -mod 7 5 -fg '#c04020' -bg '#2040c0' ||
+				fail "xsetroot failed"
+			return 0
+		fi
+		kill "$xpid" 2>/dev/null
+		wait "$xpid" 2>/dev/null
+		rm -f "$SOCK"
+	done
+	fail "Xvnc did not start"
+}
+
 # ---- clients -----------------------------------------------------------------
 
 # vt NAME ARGS...: the raw VeNCrypt client against the daemon; output in

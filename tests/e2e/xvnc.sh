@@ -6,46 +6,9 @@
 # framebuffer read from Xvnc directly.
 . "${top_srcdir:?run through make check}/tests/e2e/lib.sh" || exit 1
 
-command -v Xvnc >/dev/null || fail "Xvnc is not installed (tigervnc-standalone-server)"
-command -v xsetroot >/dev/null || fail "xsetroot is not installed (x11-xserver-utils)"
 make_certs
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-free_display() {
-	local n
-	for n in $(seq 40 99); do
-		if [ ! -e "/tmp/.X$n-lock" ] && [ ! -e "/tmp/.X11-unix/X$n" ]; then
-			echo "$n"
-			return 0
-		fi
-	done
-	return 1
-}
-
-SOCK="$T/xvnc.sock"
-started=0
-for attempt in 1 2 3 4 5; do
-	DISPLAY_NUM=$(free_display) || fail "no free X display"
-	XPORT=$(free_port)
-	Xvnc ":$DISPLAY_NUM" -SecurityTypes None -localhost -rfbport "$XPORT" \
-		-rfbunixpath "$SOCK" -nolisten tcp -geometry 320x200 -depth 24 \
-		-desktop e2e >"$T/xvnc.log" 2>&1 &
-	XPID=$!
-	PIDS+=($XPID)
-	if wait_until 10 test -S "$SOCK" && kill -0 "$XPID" 2>/dev/null &&
-		wait_until 5 grep -q "Listening for VNC connections on .*port $XPORT" "$T/xvnc.log"; then
-		started=1
-		break
-	fi
-	kill "$XPID" 2>/dev/null; wait "$XPID" 2>/dev/null
-	rm -f "$SOCK"
-done
-[ $started -eq 1 ] || fail "Xvnc did not start"
-# Something to see that does not change: a patterned root window.
-DISPLAY=":$DISPLAY_NUM" xsetroot -mod 7 5 -fg '#c04020' -bg '#2040c0' ||
-	fail "xsetroot failed"
+start_xvnc
 
 "$PEERS/vncclient" --host 127.0.0.1 --port "$XPORT" --out "$T/direct.ppm" \
 	--timeout 20 >"$T/direct.out" 2>&1 || fail "direct read from Xvnc failed"
