@@ -77,6 +77,16 @@ rc=0
 [ $rc -eq 1 ] || fail "the daemon started (or exited $rc) with a bad config"
 grep -q "unknown.conf:$line: .*colour" "$T/start.out" || fail "the daemon did not name the error"
 
+# A ports file that cannot be written stops the daemon (exit 1) rather
+# than leave a supervisor waiting for it.
+write_config "$T/ports.conf" 'backend = "127.0.0.1:5901";'
+rc=0
+timeout 20 "$VENCRYPTD" -F -c "$T/ports.conf" --ports-file "$T/no/such/dir/ports" \
+	>"$T/ports.out" 2>&1 || rc=$?
+[ $rc -eq 1 ] || fail "an unwritable ports file gave exit $rc, not 1"
+grep -q "cannot write ports file $T/no/such/dir/ports: No such file or directory" "$T/ports.out" ||
+	fail "the unwritable ports file was not named"
+
 # --version and --help
 "$VENCRYPTD" --version | grep -Eq '^vencryptd [0-9]+\.[0-9]+' || fail "--version"
 "$VENCRYPTD" --help | grep -q -- '--check-config' || fail "--help"
