@@ -22,7 +22,6 @@ enum log_target {
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
 
 void log_init(enum log_target target, enum log_level level);
-void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* -1 for an unknown name */
 int log_level_from_name(const char *name);

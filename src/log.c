@@ -44,12 +44,6 @@ log_init(enum log_target target, enum log_level level)
 	log_max = level;
 }
 
-void
-log_set_level(enum log_level level)
-{
-	log_max = level;
-}
-
 enum log_level
 log_get_level(void)
 {
