@@ -169,9 +169,12 @@ main(int argc, char **argv)
 		log_err("cannot write ports file %s", o.ports_file);
 		return 1;
 	}
-	if (!o.foreground && detach(cfg->log_target) < 0) {
-		log_err("cannot detach");
-		return 1;
+	if (!o.foreground) {
+		if (detach(cfg->log_target) < 0) {
+			log_err("cannot detach");
+			return 1;
+		}
+		ev_loop_fork(loop);    /* the child re-creates libev's kernel state */
 	}
 	log_notice("vencryptd %s started: %zu service(s)", PACKAGE_VERSION,
 	    cfg->nservices);
