@@ -9,6 +9,7 @@
 #ifndef VENCRYPTD_CONFIG_H
 #define VENCRYPTD_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,7 @@
 #define CONFIG_MAX_SUBTYPES 8
 
 struct tls_creds;
+struct passwd_db;
 
 struct config_errors {
 	char **lines;           /* "file:line: message" */
@@ -41,7 +43,9 @@ struct tls_settings {
 };
 
 enum client_cert_mode {
-	CLIENT_CERT_REQUIRE,
+	CLIENT_CERT_REQUIRE,    /* a verified certificate, whatever the subtype */
+	CLIENT_CERT_OPTIONAL,   /* verified when sent; without one, X509Plain */
+	CLIENT_CERT_NONE,       /* not requested */
 };
 
 struct listen_conf {
@@ -62,9 +66,22 @@ struct service {
 	enum client_cert_mode client_cert;
 	char **allowed_dn;      /* NULL when absent: any verified certificate */
 	size_t nallowed_dn;
+	char *passwd_file;      /* NULL unless X509Plain is offered */
+	int passwd_line;
+	char **allowed_users;   /* NULL when absent: every user in passwd_file */
+	size_t nallowed_users;
+	int allowed_users_line;
+	bool allow_unauthenticated;
 	struct tls_settings tls;
 	struct tls_creds *creds;/* loaded by config_load_credentials() */
+	struct passwd_db *passwd;       /* likewise, when passwd_file is set */
 };
+
+/* Whether svc offers subtype. */
+bool service_offers(const struct service *svc, uint32_t subtype);
+/* Whether a client could get in with neither a verified certificate nor a
+ * password (only ever true with allow_unauthenticated). */
+bool service_is_open(const struct service *svc);
 
 struct config {
 	char *path;
@@ -79,6 +96,7 @@ struct config {
 	char **files;           /* files named by @include: tls_settings.file
 	                         * may point here (otherwise it is path) */
 	size_t nfiles;
+	unsigned refs;          /* the server and every session using it */
 };
 
 #define DEFAULT_PRIORITY \
@@ -89,8 +107,13 @@ struct config {
 
 /* NULL on error, with every problem found in errs. */
 struct config *config_load(const char *path, struct config_errors *errs);
-/* Loads every service's credentials; 0 on success, -1 with errs filled. */
+/* Loads every service's certificates, keys and password file; 0 on
+ * success, -1 with errs filled. */
 int config_load_credentials(struct config *cfg, struct config_errors *errs);
+/* A loaded configuration starts with one reference; the last unref frees
+ * it (config_free frees one nobody else holds). */
+struct config *config_ref(struct config *cfg);
+void config_unref(struct config *cfg);
 void config_free(struct config *cfg);
 
 #endif

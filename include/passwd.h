@@ -20,6 +20,7 @@
 struct config_errors;
 
 #define PASSWD_USER_MAX 1024    /* longest user name, in bytes */
+#define PASSWD_INPUT_MAX 511    /* longest password libcrypt hashes */
 #define PASSWD_HASH_SIZE 384    /* room for any hash and its NUL
                                  * (libcrypt's CRYPT_OUTPUT_SIZE) */
 

@@ -13,6 +13,7 @@
 
 #define RFB_VERSION_LEN 12          /* "RFB 003.008\n" */
 #define RFB_REASON_MAX 1024         /* longest failure reason we send or accept */
+#define VENCRYPT_PLAIN_MAX 1024     /* longest user name, and password, accepted */
 
 #define RFB_SEC_INVALID 0
 #define RFB_SEC_NONE 1
@@ -92,6 +93,23 @@ enum rfb_result vencrypt_parse_subtype(const uint8_t *buf, size_t len,
     const uint32_t *offered, size_t n, uint32_t *choice, size_t *used);
 /* u8 ack: 1 accepted (sic), 0 refused */
 size_t vencrypt_put_subtype_ack(uint8_t *out, size_t cap, int ok);
+
+/* The Plain credentials, pointing into the caller's buffer (not
+ * NUL-terminated). */
+struct vencrypt_plain {
+	const uint8_t *user;
+	size_t ulen;
+	const uint8_t *password;
+	size_t plen;
+};
+
+/* u32 ulen, u32 plen, user, password.  RFB_NEED_MORE with *used set to
+ * the whole message's length (8 until both lengths are in), so a reader
+ * never takes a byte beyond it; RFB_TOO_LONG as soon as a length is over
+ * VENCRYPT_PLAIN_MAX, before any of the rest is read; RFB_BAD_VALUE for a
+ * NUL inside the user name or the password; RFB_OK with out filled. */
+enum rfb_result vencrypt_parse_plain(const uint8_t *buf, size_t len,
+    struct vencrypt_plain *out, size_t *used);
 
 const char *vencrypt_subtype_name(uint32_t subtype);
 /* 0 for an unknown name */

@@ -7,8 +7,10 @@
 #include <stdint.h>
 #include <ev.h>
 
+#include "backoff.h"
 #include "buf.h"
 #include "config.h"
+#include "verifier.h"
 
 struct listener;
 struct session;
@@ -24,13 +26,16 @@ struct server {
 	unsigned nsessions;
 	uint64_t next_id;
 	struct buf_pool pool;
+	struct verifier verifier;       /* password checks */
+	struct backoff backoff;         /* failed logins per address */
 	ev_signal sig_term;
 	ev_signal sig_int;
 	ev_signal sig_hup;
 	int stopping;
 };
 
-void server_init(struct server *srv, struct ev_loop *loop, struct config *cfg);
+/* Takes over the caller's reference to cfg; -1 when out of resources. */
+int server_init(struct server *srv, struct ev_loop *loop, struct config *cfg);
 /* Opens listeners; -1 (logged) on failure. */
 int server_start(struct server *srv);
 void server_run(struct server *srv);

@@ -13,8 +13,10 @@
 #include "net.h"
 #include "rfb.h"
 
+struct config;
 struct server;
 struct service;
+struct verify_job;
 
 /* The protocol, in order.  Exactly one value at a time. */
 enum session_state {
@@ -23,6 +25,9 @@ enum session_state {
 	SESSION_VENCRYPT_VERSION, /* sent VeNCrypt 0.2, reading the client's version */
 	SESSION_SUBTYPE,          /* offered our subtypes, reading the client's pick */
 	SESSION_TLS_HANDSHAKE,    /* subtype acked, TLS handshake under way */
+	SESSION_CREDENTIALS,      /* X509Plain: reading user and password */
+	SESSION_PASSWORD_CHECK,   /* a worker thread is checking them */
+	SESSION_AUTH_DELAY,       /* wrong: waiting a fixed time before saying so */
 	SESSION_BACKEND_CONNECT,  /* client authorised, connecting to the backend */
 	SESSION_BACKEND_VERSION,  /* connected, reading the backend's version */
 	SESSION_BACKEND_SECURITY, /* version sent, reading the backend's types */
@@ -58,10 +63,14 @@ struct handshake {
 	struct rfb_version client_version;
 	struct rfb_version backend_version;
 	ev_tstamp backend_deadline;
+	uint8_t cred[8 + 2 * VENCRYPT_PLAIN_MAX];  /* X509Plain credentials */
+	size_t credlen;
+	const char *auth_failure;   /* why the password check failed (log) */
 };
 
 struct session {
 	struct server *srv;
+	struct config *cfg;     /* a reference: the generation svc belongs to */
 	const struct service *svc;
 	struct session *prev, *next;    /* the server's list of sessions */
 	uint64_t id;
@@ -74,6 +83,9 @@ struct session {
 	ev_tstamp started;
 	uint32_t subtype;
 	char *dn;               /* the client certificate's subject, RFC 4514 */
+	char *user;             /* X509Plain user name, printable, for logs */
+	struct verify_job *job; /* the password check under way */
+	struct net_addr peer_addr;
 	char peer[NET_ADDRSTRLEN];
 	char reason[160];       /* why the session ended (first reason wins) */
 };

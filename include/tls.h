@@ -4,6 +4,7 @@
 #ifndef VENCRYPTD_TLS_H
 #define VENCRYPTD_TLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <gnutls/gnutls.h>
 
@@ -49,9 +50,11 @@ enum tls_verdict {
 
 const char *tls_verdict_reason(enum tls_verdict v);
 
-/* A server session reading the given fd, tickets off, client certificate
- * requested (not required: a refusal is then told inside TLS). */
-int tls_session_new(gnutls_session_t *out, const struct tls_creds *c, int fd);
+/* A server session reading the given fd, tickets off, a client
+ * certificate requested when request_cert (never required: a refusal is
+ * then told inside TLS). */
+int tls_session_new(gnutls_session_t *out, const struct tls_creds *c, int fd,
+    bool request_cert);
 /* Verifies the peer's chain, dates, CRL and client-auth purpose; on return
  * dn holds the subject DN in RFC 4514 order when a certificate was sent
  * (empty otherwise). */

@@ -26,6 +26,7 @@
 #include "dn.h"
 #include "log.h"
 #include "net.h"
+#include "passwd.h"
 #include "rfb.h"
 #include "tls.h"
 
@@ -52,13 +53,17 @@ struct loader {
 	struct tls_block *svc_tls;      /* one per service */
 };
 
-static const uint32_t supported_subtypes[] = { VENCRYPT_X509NONE };
+static const uint32_t supported_subtypes[] = {
+	VENCRYPT_X509NONE, VENCRYPT_X509PLAIN,
+};
 
 static const struct {
 	const char *name;
 	enum client_cert_mode mode;
 } client_cert_modes[] = {
 	{ "require", CLIENT_CERT_REQUIRE },
+	{ "optional", CLIENT_CERT_OPTIONAL },
+	{ "none", CLIENT_CERT_NONE },
 };
 
 static void errors_vadd(struct config_errors *, const char *, int,
@@ -195,6 +200,24 @@ ld_join(struct loader *ld, const char *dir, const char *name)
 		ld_nomem(ld);
 		return NULL;
 	}
+	return p;
+}
+
+/* A file named in the configuration: a relative name is taken from the
+ * configuration file's directory (the daemon itself runs in /), under dir
+ * when one is given. */
+static char *
+ld_path(struct loader *ld, const char *dir, const char *name)
+{
+	char *d, *p;
+
+	if (dir == NULL)
+		return name[0] == '/' || ld->incdir == NULL ?
+		    ld_strdup(ld, name) : ld_join(ld, ld->incdir, name);
+	if ((d = ld_path(ld, NULL, dir)) == NULL)
+		return NULL;
+	p = ld_join(ld, d, name);
+	free(d);
 	return p;
 }
 
@@ -436,10 +459,10 @@ tls_path(struct loader *ld, const char *own, const char *global,
     const char *dir, const char *name)
 {
 	if (own != NULL)
-		return ld_strdup(ld, own);
+		return ld_path(ld, NULL, own);
 	if (global != NULL)
-		return ld_strdup(ld, global);
-	return ld_join(ld, dir, name);
+		return ld_path(ld, NULL, global);
+	return ld_path(ld, dir, name);
 }
 
 /* The CRL named after the directory is optional: used only if it exists.
@@ -449,7 +472,7 @@ static char *
 tls_dir_crl(struct loader *ld, const char *dir)
 {
 	struct stat st;
-	char *p = ld_join(ld, dir, "ca-crl.pem");
+	char *p = ld_path(ld, dir, "ca-crl.pem");
 
 	if (p != NULL && stat(p, &st) == -1 &&
 	    (errno == ENOENT || errno == ENOTDIR)) {
@@ -733,6 +756,110 @@ parse_allowed_dn(struct loader *ld, struct service *svc,
 }
 
 static void
+parse_passwd_file(struct loader *ld, struct service *svc,
+    const config_setting_t *s)
+{
+	const char *v;
+
+	if ((v = get_nonempty_string(ld, s)) == NULL)
+		return;
+	svc->passwd_file = ld_path(ld, NULL, v);
+	svc->passwd_line = setting_line(s);
+}
+
+static void
+parse_allowed_users(struct loader *ld, struct service *svc,
+    const config_setting_t *s)
+{
+	int n;
+
+	if (!check_string_array(ld, s))
+		return;
+	n = config_setting_length(s);
+	if ((svc->allowed_users = calloc((size_t)n,
+	    sizeof *svc->allowed_users)) == NULL) {
+		ld_nomem(ld);
+		return;
+	}
+	svc->allowed_users_line = setting_line(s);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *user = config_setting_get_string(e);
+		char *copy;
+
+		if (user[0] == '\0' || strchr(user, ':') != NULL ||
+		    strlen(user) > PASSWD_USER_MAX) {
+			ld_error(ld, e, "bad user name \"%s\" in allowed_users "
+			    "(not empty, no ':', at most %d bytes)", user,
+			    PASSWD_USER_MAX);
+			continue;
+		}
+		if ((copy = ld_strdup(ld, user)) == NULL)
+			continue;
+		svc->allowed_users[svc->nallowed_users++] = copy;
+	}
+}
+
+static void
+parse_bool(struct loader *ld, const config_setting_t *s, bool *out)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		ld_error(ld, s, "\"%s\" must be true or false",
+		    config_setting_name(s));
+		return;
+	}
+	*out = config_setting_get_bool(s) != 0;
+}
+
+bool
+service_offers(const struct service *svc, uint32_t subtype)
+{
+	for (size_t i = 0; i < svc->nsubtypes; i++)
+		if (svc->subtypes[i] == subtype)
+			return true;
+	return false;
+}
+
+bool
+service_is_open(const struct service *svc)
+{
+	return svc->allow_unauthenticated &&
+	    svc->client_cert != CLIENT_CERT_REQUIRE &&
+	    service_offers(svc, VENCRYPT_X509NONE);
+}
+
+/* The keys that only make sense together. */
+static void
+check_service(struct loader *ld, const struct service *svc,
+    const config_setting_t *grp, const char *label)
+{
+	bool plain = service_offers(svc, VENCRYPT_X509PLAIN);
+
+	if (plain && svc->passwd_file == NULL)
+		ld_error(ld, grp, "%s offers X509Plain but has no passwd_file",
+		    label);
+	if (!plain && svc->passwd_file != NULL)
+		ld_error(ld, config_setting_get_member(grp, "passwd_file"),
+		    "%s has a passwd_file but does not offer X509Plain "
+		    "(add it to subtypes)", label);
+	if (!plain && svc->allowed_users != NULL)
+		ld_error(ld, config_setting_get_member(grp, "allowed_users"),
+		    "%s has allowed_users but does not offer X509Plain "
+		    "(add it to subtypes)", label);
+	if (svc->client_cert == CLIENT_CERT_NONE && svc->allowed_dn != NULL)
+		ld_error(ld, config_setting_get_member(grp, "allowed_dn"),
+		    "%s has allowed_dn but client_cert = \"none\": no "
+		    "certificate is requested, so nothing could match", label);
+	if (svc->client_cert == CLIENT_CERT_NONE &&
+	    service_offers(svc, VENCRYPT_X509NONE) &&
+	    !svc->allow_unauthenticated)
+		ld_error(ld, grp, "%s lets any client in without a certificate "
+		    "or a password (client_cert = \"none\" with X509None); offer "
+		    "X509Plain only, or set allow_unauthenticated = true if that "
+		    "is really meant", label);
+}
+
+static void
 parse_service(struct loader *ld, const config_setting_t *grp, size_t idx)
 {
 	struct service *svc = &ld->cfg->services[idx];
@@ -765,6 +892,12 @@ parse_service(struct loader *ld, const config_setting_t *grp, size_t idx)
 			parse_client_cert(ld, svc, s);
 		else if (strcmp(key, "allowed_dn") == 0)
 			parse_allowed_dn(ld, svc, s);
+		else if (strcmp(key, "passwd_file") == 0)
+			parse_passwd_file(ld, svc, s);
+		else if (strcmp(key, "allowed_users") == 0)
+			parse_allowed_users(ld, svc, s);
+		else if (strcmp(key, "allow_unauthenticated") == 0)
+			parse_bool(ld, s, &svc->allow_unauthenticated);
 		else if (strcmp(key, "tls") == 0) {
 			if (!is_group(ld, s))
 				continue;
@@ -784,6 +917,7 @@ parse_service(struct loader *ld, const config_setting_t *grp, size_t idx)
 		ld_error(ld, grp, "missing \"backend\" in %s", label);
 	if (subtypes == NULL)
 		svc->subtypes[svc->nsubtypes++] = VENCRYPT_X509NONE;
+	check_service(ld, svc, grp, label);
 }
 
 static void
@@ -886,6 +1020,7 @@ config_load(const char *path, struct config_errors *errs)
 		goto cleanup;
 	}
 	ld.cfg = cfg;
+	cfg->refs = 1;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->log_target = LOG_TARGET_STDERR;
 	cfg->max_clients = 1024;
@@ -955,6 +1090,31 @@ tls_settings_equal(const struct tls_settings *a, const struct tls_settings *b)
 	    str_equal(a->priority, b->priority);
 }
 
+/* The service's password file (shared with an earlier service naming the
+ * same file), and every allowed user in it. */
+static int
+load_passwd(struct config *cfg, size_t idx, struct config_errors *errs)
+{
+	struct service *svc = &cfg->services[idx];
+	int ret = 0;
+
+	for (size_t j = 0; j < idx && svc->passwd == NULL; j++)
+		if (str_equal(cfg->services[j].passwd_file, svc->passwd_file))
+			svc->passwd = cfg->services[j].passwd;
+	if (svc->passwd == NULL &&
+	    (svc->passwd = passwd_load(svc->passwd_file, errs)) == NULL)
+		return -1;
+	for (size_t k = 0; k < svc->nallowed_users; k++)
+		if (!passwd_has_user(svc->passwd, svc->allowed_users[k])) {
+			config_errors_add(errs, cfg->path, svc->allowed_users_line,
+			    "service %s: allowed_users names \"%s\", who is not "
+			    "in %s", svc->name, svc->allowed_users[k],
+			    svc->passwd_file);
+			ret = -1;
+		}
+	return ret;
+}
+
 /* Services with the same settings share one set of credentials. */
 int
 config_load_credentials(struct config *cfg, struct config_errors *errs)
@@ -965,6 +1125,9 @@ config_load_credentials(struct config *cfg, struct config_errors *errs)
 	for (size_t i = 0; i < cfg->nservices; i++) {
 		struct service *svc = &cfg->services[i];
 
+		if (svc->passwd_file != NULL && svc->passwd == NULL &&
+		    load_passwd(cfg, i, errs) < 0)
+			ret = -1;
 		if (svc->creds != NULL)
 			continue;
 		for (size_t j = 0; j < i && svc->creds == NULL; j++)
@@ -998,6 +1161,20 @@ tls_settings_free(struct tls_settings *s)
 	free(s->priority);
 }
 
+struct config *
+config_ref(struct config *cfg)
+{
+	cfg->refs++;
+	return cfg;
+}
+
+void
+config_unref(struct config *cfg)
+{
+	if (cfg != NULL && --cfg->refs == 0)
+		config_free(cfg);
+}
+
 void
 config_free(struct config *cfg)
 {
@@ -1005,12 +1182,21 @@ config_free(struct config *cfg)
 		return;
 	for (size_t i = 0; i < cfg->nservices; i++) {
 		struct service *svc = &cfg->services[i];
-		bool shared = false;
+		bool shared = false, shared_pw = false;
 
-		for (size_t j = 0; j < i; j++)
+		for (size_t j = 0; j < i; j++) {
 			shared = shared || cfg->services[j].creds == svc->creds;
+			shared_pw = shared_pw ||
+			    cfg->services[j].passwd == svc->passwd;
+		}
 		if (!shared)
 			tls_creds_free(svc->creds);
+		if (!shared_pw)
+			passwd_free(svc->passwd);
+		free(svc->passwd_file);
+		for (size_t j = 0; j < svc->nallowed_users; j++)
+			free(svc->allowed_users[j]);
+		free(svc->allowed_users);
 		free(svc->name);
 		for (size_t j = 0; j < svc->nlisten; j++)
 			free(svc->listen[j].text);

@@ -9,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "listener.h"
 #include "log.h"
+#include "passwd.h"
 #include "server.h"
 #include "tls.h"
 
@@ -21,15 +23,19 @@
 
 static const char usage_text[] =
 	"usage: vencryptd [-FtvVh] [-c FILE] [--ports-file FILE]\n"
+	"       vencryptd --hash-password [USER]\n"
 	"  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
 	"  -F, --foreground       do not detach; log to stderr unless configured\n"
 	"  -t, --check-config     check the configuration, certificates and keys, and exit\n"
 	"  -v, --verbose          log one level more than log.level (repeatable)\n"
 	"      --ports-file FILE  write \"service address\" for each bound listener to FILE\n"
+	"      --hash-password [USER]\n"
+	"                         read a password (from the terminal, or the first line\n"
+	"                         of stdin) and print a passwd_file line for USER\n"
 	"  -V, --version          print the version and exit\n"
 	"  -h, --help             print this help and exit\n";
 
-enum { OPT_PORTS_FILE = 256 };
+enum { OPT_PORTS_FILE = 256, OPT_HASH_PASSWORD };
 
 static const struct option long_options[] = {
 	{ "config", required_argument, NULL, 'c' },
@@ -37,6 +43,7 @@ static const struct option long_options[] = {
 	{ "check-config", no_argument, NULL, 't' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "ports-file", required_argument, NULL, OPT_PORTS_FILE },
+	{ "hash-password", optional_argument, NULL, OPT_HASH_PASSWORD },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -48,6 +55,8 @@ struct options {
 	int foreground;
 	int check;
 	int verbose;
+	int hash_password;
+	const char *user;       /* for --hash-password */
 };
 
 static void
@@ -63,6 +72,10 @@ parse_options(int argc, char **argv, struct options *o)
 		case 't': o->check = 1; break;
 		case 'v': o->verbose++; break;
 		case OPT_PORTS_FILE: o->ports_file = optarg; break;
+		case OPT_HASH_PASSWORD:
+			o->hash_password = 1;
+			o->user = optarg;
+			break;
 		case 'V':
 			printf("vencryptd %s (GnuTLS %s)\n", PACKAGE_VERSION,
 			    gnutls_check_version(NULL));
@@ -75,11 +88,111 @@ parse_options(int argc, char **argv, struct options *o)
 			exit(1);
 		}
 	}
+	if (o->hash_password && o->user == NULL && optind < argc)
+		o->user = argv[optind++];
 	if (optind < argc) {
 		fprintf(stderr, "vencryptd: unexpected argument \"%s\"\n", argv[optind]);
 		fputs(usage_text, stderr);
 		exit(1);
 	}
+}
+
+/* One line of at most cap - 1 bytes from fp, without its end of line;
+ * -1 at EOF, -2 when longer. */
+static int
+read_line(FILE *fp, char *buf, size_t cap)
+{
+	size_t len;
+
+	if (fgets(buf, (int)cap, fp) == NULL)
+		return -1;
+	len = strcspn(buf, "\n");
+	if (buf[len] != '\n' && !feof(fp)) {
+		explicit_bzero(buf, cap);
+		return -2;
+	}
+	buf[len] = '\0';
+	if (len > 0 && buf[len - 1] == '\r')
+		buf[len - 1] = '\0';
+	return 0;
+}
+
+/* Asks on the terminal without echo; -1 on failure (message printed). */
+static int
+ask_password(const char *prompt, char *buf, size_t cap)
+{
+	struct termios old, quiet;
+	int r;
+
+	if (tcgetattr(STDIN_FILENO, &old) < 0) {
+		perror("vencryptd: terminal");
+		return -1;
+	}
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	quiet.c_lflag |= ICANON;
+	fputs(prompt, stderr);
+	fflush(stderr);
+	(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	r = read_line(stdin, buf, cap);
+	(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	fputc('\n', stderr);
+	if (r == -2)
+		fprintf(stderr, "vencryptd: password longer than %zu bytes\n",
+		    cap - 2);
+	return r == 0 ? 0 : -1;
+}
+
+/* --hash-password: 0 when a line was printed. */
+static int
+hash_password(const char *user)
+{
+	char pw[PASSWD_INPUT_MAX + 2], again[PASSWD_INPUT_MAX + 2];
+	char hash[PASSWD_HASH_SIZE];
+	int ret = 1, r;
+
+	if (user != NULL && (user[0] == '\0' || strchr(user, ':') != NULL ||
+	    strchr(user, '\n') != NULL || strlen(user) > PASSWD_USER_MAX)) {
+		fprintf(stderr, "vencryptd: bad user name \"%s\" (not empty, no "
+		    "':', at most %d bytes)\n", user, PASSWD_USER_MAX);
+		return 1;
+	}
+	if (isatty(STDIN_FILENO)) {
+		if (ask_password("Password: ", pw, sizeof pw) < 0)
+			goto out;
+		if (ask_password("Again: ", again, sizeof again) < 0)
+			goto out;
+		if (strcmp(pw, again) != 0) {
+			fprintf(stderr, "vencryptd: the passwords differ\n");
+			goto out;
+		}
+	} else if ((r = read_line(stdin, pw, sizeof pw)) < 0) {
+		fprintf(stderr, "vencryptd: %s\n", r == -1 ?
+		    "no password on standard input" : "password too long");
+		goto out;
+	}
+	if (pw[0] == '\0') {
+		fprintf(stderr, "vencryptd: empty password\n");
+		goto out;
+	}
+	if (strlen(pw) > PASSWD_INPUT_MAX) {
+		fprintf(stderr, "vencryptd: password longer than %d bytes\n",
+		    PASSWD_INPUT_MAX);
+		goto out;
+	}
+	if (passwd_hash(pw, hash, sizeof hash) != PASSWD_OK) {
+		fprintf(stderr, "vencryptd: cannot hash the password\n");
+		goto out;
+	}
+	if (user != NULL)
+		printf("%s:%s\n", user, hash);
+	else
+		printf("%s\n", hash);
+	ret = fflush(stdout) == 0 ? 0 : 1;
+out:
+	explicit_bzero(pw, sizeof pw);
+	explicit_bzero(again, sizeof again);
+	return ret;
 }
 
 /* All of the configuration, certificates and keys, or every error. */
@@ -138,6 +251,8 @@ main(int argc, char **argv)
 	int level;
 
 	parse_options(argc, argv, &o);
+	if (o.hash_password)
+		return hash_password(o.user);
 	log_init(LOG_TARGET_STDERR, LOG_LEVEL_NOTICE);
 	if (tls_global_init() < 0)
 		fatalx("cannot initialise GnuTLS");
@@ -162,7 +277,8 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if ((loop = ev_default_loop(EVFLAG_AUTO)) == NULL)
 		fatalx("cannot initialise the event loop");
-	server_init(&srv, loop, cfg);
+	if (server_init(&srv, loop, cfg) < 0)
+		fatalx("out of memory");
 	if (server_start(&srv) < 0)
 		return 1;
 	if (o.ports_file != NULL && listeners_write_ports_file(&srv, o.ports_file) < 0) {
@@ -183,7 +299,6 @@ main(int argc, char **argv)
 
 	server_destroy(&srv);
 	ev_loop_destroy(loop);
-	config_free(cfg);
 	tls_global_deinit();
 	log_notice("stopped");
 	return 0;

@@ -26,6 +26,9 @@
 _Static_assert(PASSWD_HASH_SIZE == CRYPT_OUTPUT_SIZE,
     "PASSWD_HASH_SIZE must match libcrypt's CRYPT_OUTPUT_SIZE");
 
+static_assert(PASSWD_INPUT_MAX + 1 == CRYPT_MAX_PASSPHRASE_SIZE,
+    "PASSWD_INPUT_MAX follows libcrypt");
+
 #define REHASH "rehash with vencryptd --hash-password"
 
 struct user {

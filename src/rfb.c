@@ -269,6 +269,32 @@ vencrypt_put_subtype_ack(uint8_t *out, size_t cap, int ok)
 	return 1;
 }
 
+enum rfb_result
+vencrypt_parse_plain(const uint8_t *buf, size_t len, struct vencrypt_plain *out,
+    size_t *used)
+{
+	uint32_t ulen, plen;
+
+	*used = 8;
+	if (len < 8)
+		return RFB_NEED_MORE;
+	ulen = get_u32(buf);
+	plen = get_u32(buf + 4);
+	if (ulen > VENCRYPT_PLAIN_MAX || plen > VENCRYPT_PLAIN_MAX)
+		return RFB_TOO_LONG;
+	*used = 8 + (size_t)ulen + plen;
+	if (len < *used)
+		return RFB_NEED_MORE;
+	out->user = buf + 8;
+	out->ulen = ulen;
+	out->password = buf + 8 + ulen;
+	out->plen = plen;
+	if (memchr(out->user, '\0', ulen) != NULL ||
+	    memchr(out->password, '\0', plen) != NULL)
+		return RFB_BAD_VALUE;
+	return RFB_OK;
+}
+
 static const struct {
 	uint32_t value;
 	const char *name;

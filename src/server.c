@@ -28,12 +28,18 @@ hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	    "restart vencryptd to apply changes");
 }
 
-void
+int
 server_init(struct server *srv, struct ev_loop *loop, struct config *cfg)
 {
 	memset(srv, 0, sizeof *srv);
 	srv->loop = loop;
 	srv->cfg = cfg;
+	if (backoff_init(&srv->backoff, BACKOFF_SLOTS) < 0)
+		return -1;
+	if (verifier_init(&srv->verifier, loop) < 0) {
+		backoff_destroy(&srv->backoff);
+		return -1;
+	}
 	buf_pool_init(&srv->pool, POOL_SPARE);
 	ev_signal_init(&srv->sig_term, signal_cb, SIGTERM);
 	srv->sig_term.data = srv;
@@ -41,6 +47,7 @@ server_init(struct server *srv, struct ev_loop *loop, struct config *cfg)
 	srv->sig_int.data = srv;
 	ev_signal_init(&srv->sig_hup, hup_cb, SIGHUP);
 	srv->sig_hup.data = srv;
+	return 0;
 }
 
 int
@@ -83,5 +90,10 @@ server_destroy(struct server *srv)
 	ev_signal_stop(srv->loop, &srv->sig_term);
 	ev_signal_stop(srv->loop, &srv->sig_int);
 	ev_signal_stop(srv->loop, &srv->sig_hup);
+	/* After the sessions: jobs they left behind come back here. */
+	verifier_destroy(&srv->verifier);
+	backoff_destroy(&srv->backoff);
 	buf_pool_destroy(&srv->pool);
+	config_unref(srv->cfg);
+	srv->cfg = NULL;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "backoff.h"
 #include "config.h"
 #include "dn.h"
 #include "listener.h"
@@ -19,8 +20,11 @@
 #include "server.h"
 #include "session.h"
 #include "tls.h"
+#include "verifier.h"
 
 #define LINGER_SECONDS 2.0      /* waiting for peers to close after us */
+#define AUTH_FAILURE_DELAY 1.0  /* before a wrong password is answered */
+#define LOG_USER_MAX 64         /* user name bytes shown in logs */
 
 static void half_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
@@ -32,6 +36,9 @@ static const char *const state_names[] = {
 	[SESSION_VENCRYPT_VERSION] = "VeNCrypt version",
 	[SESSION_SUBTYPE] = "VeNCrypt subtype",
 	[SESSION_TLS_HANDSHAKE] = "TLS handshake",
+	[SESSION_CREDENTIALS] = "credentials",
+	[SESSION_PASSWORD_CHECK] = "password check",
+	[SESSION_AUTH_DELAY] = "failure delay",
 	[SESSION_BACKEND_CONNECT] = "backend connect",
 	[SESSION_BACKEND_VERSION] = "backend version",
 	[SESSION_BACKEND_SECURITY] = "backend security",
@@ -129,6 +136,12 @@ session_update_watchers(struct session *s)
 		if (cev == 0)
 			cev = gnutls_record_get_direction(s->tls) ? EV_WRITE : EV_READ;
 		break;
+	case SESSION_CREDENTIALS:
+		cev |= EV_READ;
+		break;
+	case SESSION_PASSWORD_CHECK:
+	case SESSION_AUTH_DELAY:
+		break;
 	case SESSION_BACKEND_CONNECT:
 		bev = EV_WRITE;
 		break;
@@ -168,7 +181,7 @@ arm_timer(struct session *s, ev_tstamp at)
 void
 session_enter(struct session *s, enum session_state state)
 {
-	const struct config *cfg = s->srv->cfg;
+	const struct config *cfg = s->cfg;
 	ev_tstamp deadline = s->started + cfg->handshake_timeout;
 
 	s->state = state;
@@ -192,6 +205,10 @@ session_enter(struct session *s, enum session_state state)
 		break;
 	case SESSION_LINGER:
 		arm_timer(s, ev_now(s->srv->loop) + LINGER_SECONDS);
+		break;
+	case SESSION_AUTH_DELAY:
+		/* The same for every failure, whatever the hashing took. */
+		arm_timer(s, ev_now(s->srv->loop) + AUTH_FAILURE_DELAY);
 		break;
 	default:
 		arm_timer(s, deadline);
@@ -220,12 +237,25 @@ session_abort(struct session *s, const char *fmt, ...)
 	s->state = SESSION_CLOSING;
 }
 
+/* ", user \"U\"" for log lines, when there is a user. */
+static const char *
+user_part(const struct session *s, char *out, size_t cap)
+{
+	out[0] = '\0';
+	if (s->user != NULL)
+		snprintf(out, cap, ", user \"%s\"", s->user);
+	return out;
+}
+
 /* The one refusal line: why, and who. */
 static void
 log_refused(const struct session *s)
 {
-	session_log(s, LOG_LEVEL_NOTICE, "refused: %s; peer %s, service %s, dn \"%s\"",
-	    s->reason, s->peer, s->svc->name, s->dn ? s->dn : "");
+	char user[LOG_USER_MAX + 16];
+
+	session_log(s, LOG_LEVEL_NOTICE, "refused: %s; peer %s, service %s, "
+	    "dn \"%s\"%s", s->reason, s->peer, s->svc->name, s->dn ? s->dn : "",
+	    user_part(s, user, sizeof user));
 }
 
 void
@@ -303,9 +333,11 @@ session_start(struct server *srv, const struct service *svc, int fd,
 		return;
 	}
 	s->srv = srv;
+	s->cfg = config_ref(srv->cfg);
 	s->svc = svc;
 	s->id = ++srv->next_id;
 	s->started = ev_now(srv->loop);
+	s->peer_addr = *peer;
 	net_format_addr(peer, s->peer, sizeof s->peer);
 	half_init(s, &s->client, &s->backend, "client", fd);
 	half_init(s, &s->backend, &s->client, "backend", -1);
@@ -332,7 +364,8 @@ session_start(struct server *srv, const struct service *svc, int fd,
 static void
 start_tls(struct session *s)
 {
-	if (tls_session_new(&s->tls, s->svc->creds, s->client.fd) < 0) {
+	if (tls_session_new(&s->tls, s->svc->creds, s->client.fd,
+	    s->svc->client_cert != CLIENT_CERT_NONE) < 0) {
 		session_abort(s, "cannot create a TLS session");
 		return;
 	}
@@ -453,39 +486,225 @@ client_readable_clear(struct session *s)
 
 /* ---- TLS and authorisation -------------------------------------------- */
 
+/* Every check passed: log it and go to the backend. */
 static void
-authorise(struct session *s)
+authorised(struct session *s)
 {
-	char dn[TLS_DN_MAX];
-	enum tls_verdict v = tls_verify_peer(s->tls, dn, sizeof dn);
-	const struct service *svc = s->svc;
+	char desc[64], user[LOG_USER_MAX + 16];
 
+	tls_describe(s->tls, desc, sizeof desc);
+	session_log(s, LOG_LEVEL_INFO, "authorised: peer %s, service %s, "
+	    "dn \"%s\", subtype %s%s, %s", s->peer, s->svc->name,
+	    s->dn ? s->dn : "", vencrypt_subtype_name(s->subtype),
+	    user_part(s, user, sizeof user), desc);
+	backend_start(s);
+}
+
+static int
+dn_allowed(const struct service *svc, const char *dn)
+{
+	if (svc->allowed_dn == NULL)
+		return 1;
+	for (size_t i = 0; i < svc->nallowed_dn; i++)
+		if (dn_match(svc->allowed_dn[i], dn) == DN_MATCH)
+			return 1;
+	return 0;
+}
+
+static int
+user_allowed(const struct service *svc, const char *user)
+{
+	if (svc->allowed_users == NULL)
+		return 1;
+	for (size_t i = 0; i < svc->nallowed_users; i++)
+		if (strcmp(svc->allowed_users[i], user) == 0)
+			return 1;
+	return 0;
+}
+
+static void read_credentials(struct session *s);
+
+/* The TLS handshake is done: the certificate, by the service's mode. */
+static void
+check_certificate(struct session *s)
+{
+	const struct service *svc = s->svc;
+	char dn[TLS_DN_MAX] = "";
+	enum tls_verdict v = TLS_PEER_NO_CERT;
+
+	if (svc->client_cert != CLIENT_CERT_NONE)
+		v = tls_verify_peer(s->tls, dn, sizeof dn);
 	if (dn[0] != '\0' && (s->dn = strdup(dn)) == NULL) {
 		session_abort(s, "out of memory");
 		return;
 	}
-	if (v != TLS_PEER_OK) {
+	if (v == TLS_PEER_NO_CERT && svc->client_cert != CLIENT_CERT_REQUIRE) {
+		/* Without a certificate only a password lets a client in,
+		 * unless the service is deliberately open. */
+		if (s->subtype != VENCRYPT_X509PLAIN &&
+		    !svc->allow_unauthenticated) {
+			session_refuse(s, tls_verdict_reason(v), "%s (%s needs "
+			    "one here; X509Plain would need a password)",
+			    tls_verdict_reason(v),
+			    vencrypt_subtype_name(s->subtype));
+			return;
+		}
+	} else if (v != TLS_PEER_OK) {
 		session_refuse(s, tls_verdict_reason(v), "%s",
 		    tls_verdict_reason(v));
 		return;
+	} else if (!dn_allowed(svc, dn)) {
+		session_refuse(s, "not authorised",
+		    "not authorised: the dn matches no allowed_dn");
+		return;
 	}
-	if (svc->allowed_dn != NULL) {
-		size_t i;
-		for (i = 0; i < svc->nallowed_dn; i++)
-			if (dn_match(svc->allowed_dn[i], dn) == DN_MATCH)
-				break;
-		if (i == svc->nallowed_dn) {
-			session_refuse(s, "not authorised",
-			    "not authorised: the dn matches no allowed_dn");
+	if (s->subtype == VENCRYPT_X509PLAIN) {
+		session_enter(s, SESSION_CREDENTIALS);
+		read_credentials(s);
+		return;
+	}
+	authorised(s);
+}
+
+/* A user name as logs may show it: printable ASCII without quotes or
+ * backslashes, cut at LOG_USER_MAX bytes. */
+static char *
+printable_user(const uint8_t *p, size_t n)
+{
+	size_t len = n > LOG_USER_MAX ? LOG_USER_MAX : n;
+	char *u = malloc(len + 4);
+
+	if (u == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		u[i] = p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' &&
+		    p[i] != '\\' ? (char)p[i] : '?';
+	strcpy(u + len, n > len ? "..." : "");
+	return u;
+}
+
+static void password_checked(struct verify_job *job);
+
+/* The whole credentials message is in: check it off the loop. */
+static void
+submit_credentials(struct session *s, const struct vencrypt_plain *p)
+{
+	struct server *srv = s->srv;
+	double wait;
+
+	if ((s->user = printable_user(p->user, p->ulen)) == NULL) {
+		session_abort(s, "out of memory");
+		return;
+	}
+	wait = backoff_wait(&srv->backoff, &s->peer_addr, ev_now(srv->loop));
+	if (wait > 0) {
+		session_refuse(s, "too many failed logins; try again later",
+		    "too many failed logins from this address: blocked for "
+		    "%.0f s more", wait + 0.5);
+		return;
+	}
+	s->job = verify_job_new(s->svc->passwd, p->user, p->ulen, p->password,
+	    p->plen);
+	if (s->job == NULL) {
+		session_abort(s, "out of memory");
+		return;
+	}
+	s->job->done = password_checked;
+	s->job->arg = s;
+	if (verifier_submit(&srv->verifier, s->job) < 0) {
+		verify_job_free(s->job);
+		s->job = NULL;
+		session_refuse(s, "server busy; try again later",
+		    "too many password checks waiting");
+		return;
+	}
+	session_enter(s, SESSION_PASSWORD_CHECK);
+}
+
+/* Read exactly the credentials message, however the records split it;
+ * refuse an oversized length before reading what follows it. */
+static void
+read_credentials(struct session *s)
+{
+	struct handshake *hs = s->hs;
+	struct vencrypt_plain p;
+	const char *why = NULL;
+	size_t need, got;
+	enum rfb_result r;
+	enum io_result io;
+
+	for (;;) {
+		r = vencrypt_parse_plain(hs->cred, hs->credlen, &p, &need);
+		if (r != RFB_NEED_MORE)
+			break;
+		got = 0;
+		io = half_recv(&s->client, hs->cred + hs->credlen,
+		    need - hs->credlen, &got, &why);
+		if (io == IO_AGAIN)
+			return;
+		if (io == IO_EOF) {
+			session_abort(s, "client closed during credentials");
 			return;
 		}
+		if (io == IO_ERROR) {
+			session_abort(s, "client error during credentials: %s",
+			    why);
+			return;
+		}
+		hs->credlen += got;
 	}
-	char desc[64];
-	tls_describe(s->tls, desc, sizeof desc);
-	session_log(s, LOG_LEVEL_INFO, "authorised: peer %s, service %s, "
-	    "dn \"%s\", subtype %s, %s", s->peer, svc->name, dn,
-	    vencrypt_subtype_name(s->subtype), desc);
-	backend_start(s);
+	if (r == RFB_TOO_LONG)
+		session_refuse(s, "user name or password too long",
+		    "credentials refused: a length is over %d bytes",
+		    VENCRYPT_PLAIN_MAX);
+	else if (r == RFB_BAD_VALUE)
+		session_refuse(s, "user name or password contains a NUL byte",
+		    "credentials refused: a NUL byte inside the user name or "
+		    "password");
+	else
+		submit_credentials(s, &p);
+	explicit_bzero(hs->cred, sizeof hs->cred);
+	hs->credlen = 0;
+}
+
+/* On the loop thread, when a worker is done with the session's job. */
+static void
+password_checked(struct verify_job *job)
+{
+	struct session *s = job->arg;
+	struct server *srv = s->srv;
+	enum passwd_result r = job->result;
+	int allowed = user_allowed(s->svc, job->user);
+	double block;
+
+	s->job = NULL;
+	verify_job_free(job);
+	switch (r) {
+	case PASSWD_OK:
+		if (allowed)
+			authorised(s);
+		else
+			session_refuse(s, "not authorised",
+			    "not authorised: the user is not in allowed_users");
+		break;
+	case PASSWD_BAD_PASSWORD:
+	case PASSWD_NO_USER:
+		s->hs->auth_failure = r == PASSWD_NO_USER ? "unknown user" :
+		    "wrong password";
+		block = backoff_failed(&srv->backoff, &s->peer_addr,
+		    ev_now(srv->loop));
+		if (block > 0)
+			session_log(s, LOG_LEVEL_NOTICE, "too many failed logins "
+			    "from the address of peer %s: blocked for %.0f s",
+			    s->peer, block);
+		session_enter(s, SESSION_AUTH_DELAY);
+		break;
+	case PASSWD_ERROR:
+		session_refuse(s, "internal error", "the password check failed "
+		    "(out of memory, or libcrypt refused the hash)");
+		break;
+	}
+	session_settle(s);
 }
 
 static void
@@ -518,7 +737,7 @@ tls_handshake_step(struct session *s)
 		return;
 	}
 	s->client.tls = s->tls;
-	authorise(s);
+	check_certificate(s);
 }
 
 /* ---- events ----------------------------------------------------------- */
@@ -660,6 +879,13 @@ half_cb(struct ev_loop *loop, ev_io *w, int revents)
 	case SESSION_TLS_HANDSHAKE:
 		tls_handshake_step(s);
 		break;
+	case SESSION_CREDENTIALS:
+		read_credentials(s);
+		break;
+	case SESSION_PASSWORD_CHECK:
+	case SESSION_AUTH_DELAY:
+		/* No watcher is armed in these states. */
+		break;
 	case SESSION_BACKEND_CONNECT:
 	case SESSION_BACKEND_VERSION:
 	case SESSION_BACKEND_SECURITY:
@@ -711,7 +937,11 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		    "backend %s: no answer within %.0f s (%s)",
 		    s->svc->backend_text,
 		    ev_now(loop) - s->hs->backend_deadline +
-		    s->srv->cfg->backend_timeout, state_names[s->state]);
+		    s->cfg->backend_timeout, state_names[s->state]);
+		break;
+	case SESSION_AUTH_DELAY:
+		session_refuse(s, "authentication failed",
+		    "authentication failed: %s", s->hs->auth_failure);
 		break;
 	default:
 		session_drop(s, "handshake timeout in state %s",
@@ -762,22 +992,44 @@ session_start_relay(struct session *s)
 	session_log(s, LOG_LEVEL_DEBUG, "relaying");
 }
 
+/* A job whose session closed first: drop it and the reference it held. */
+static void
+orphan_checked(struct verify_job *job)
+{
+	struct config *cfg = job->arg;
+
+	verify_job_free(job);
+	config_unref(cfg);
+}
+
 void
 session_close(struct session *s)
 {
 	struct server *srv = s->srv;
+
+	char user[LOG_USER_MAX + 16];
 
 	ev_timer_stop(srv->loop, &s->timer);
 	half_close(s, &s->client);
 	half_close(s, &s->backend);
 	if (s->tls != NULL)
 		gnutls_deinit(s->tls);
+	if (s->job != NULL) {
+		/* The worker may still be hashing with this generation's
+		 * password file: the job keeps it alive until it is back. */
+		verifier_cancel(&srv->verifier, s->job);
+		s->job->done = orphan_checked;
+		s->job->arg = s->cfg;
+		s->cfg = NULL;
+		s->job = NULL;
+	}
 
 	session_log(s, LOG_LEVEL_INFO, "closed: %s; peer %s, service %s, "
-	    "dn \"%s\", subtype %s, client->backend %llu bytes, "
+	    "dn \"%s\", subtype %s%s, client->backend %llu bytes, "
 	    "backend->client %llu bytes, %.3f s",
 	    s->reason[0] ? s->reason : "closed", s->peer, s->svc->name,
 	    s->dn ? s->dn : "", s->subtype ? vencrypt_subtype_name(s->subtype) : "-",
+	    user_part(s, user, sizeof user),
 	    /* hs is freed when the relay starts: before, nothing was relayed */
 	    (unsigned long long)(s->hs ? 0 : s->client.nread),
 	    (unsigned long long)(s->hs ? 0 : s->backend.nread),
@@ -790,8 +1042,12 @@ session_close(struct session *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	srv->nsessions--;
+	if (s->hs != NULL)
+		explicit_bzero(s->hs->cred, sizeof s->hs->cred);
 	free(s->hs);
 	free(s->dn);
+	free(s->user);
+	config_unref(s->cfg);
 	free(s);
 	listeners_session_ended(srv);
 }

@@ -203,7 +203,8 @@ tls_verdict_reason(enum tls_verdict v)
 }
 
 int
-tls_session_new(gnutls_session_t *out, const struct tls_creds *c, int fd)
+tls_session_new(gnutls_session_t *out, const struct tls_creds *c, int fd,
+    bool request_cert)
 {
 	gnutls_session_t s;
 
@@ -215,7 +216,8 @@ tls_session_new(gnutls_session_t *out, const struct tls_creds *c, int fd)
 		return -1;
 	}
 	/* Request, do not require: a refusal is then told inside TLS. */
-	gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUEST);
+	gnutls_certificate_server_set_request(s, request_cert ?
+	    GNUTLS_CERT_REQUEST : GNUTLS_CERT_IGNORE);
 	gnutls_handshake_set_timeout(s, GNUTLS_INDEFINITE_TIMEOUT);
 	gnutls_transport_set_int(s, fd);
 	*out = s;

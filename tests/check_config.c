@@ -711,8 +711,10 @@ static const struct bad_case bad_cases[] = {
 	/* subtypes */
 	{ SVC_WITH("subtypes = [ \"Foo\" ];"), "subtypes",
 	    "unknown subtype \"Foo\"" },
-	{ SVC_WITH("subtypes = [ \"X509Plain\" ];"), "subtypes",
-	    "subtype \"X509Plain\" is not supported yet" },
+	{ SVC_WITH("subtypes = [ \"X509Plain\" ];"), "{",
+	    "service \"desktop\" offers X509Plain but has no passwd_file" },
+	{ SVC_WITH("subtypes = [ \"X509Vnc\" ];"), "subtypes",
+	    "subtype \"X509Vnc\" is not supported yet" },
 	{ SVC_WITH("subtypes = [ \"TLSNone\" ];"), "subtypes",
 	    "subtype \"TLSNone\" is never offered: it has no server authentication (anonymous or no TLS)" },
 	{ SVC_WITH("subtypes = [ \"X509None\", \"X509None\" ];"), "subtypes",
@@ -725,8 +727,8 @@ static const struct bad_case bad_cases[] = {
 	    "\"subtypes\" lists 9 subtypes; at most 8 are allowed" },
 
 	/* client_cert, allowed_dn */
-	{ SVC_WITH("client_cert = \"optional\";"), "client_cert",
-	    "unknown client_cert \"optional\" (valid: require)" },
+	{ SVC_WITH("client_cert = \"optionally\";"), "client_cert",
+	    "unknown client_cert \"optionally\" (valid: require, optional, none)" },
 	{ SVC_WITH("allowed_dn = [ ];"), "allowed_dn",
 	    "\"allowed_dn\" must not be empty" },
 };

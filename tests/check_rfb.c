@@ -323,6 +323,61 @@ START_TEST(test_security_types_list)
 }
 END_TEST
 
+/* ---- Plain credentials --------------------------------------------------- */
+
+START_TEST(test_plain)
+{
+	static const uint8_t msg[] = { 0, 0, 0, 5, 0, 0, 0, 3,
+	    'a', 'l', 'i', 'c', 'e', 'p', 'w', '!', 'X' };
+	struct vencrypt_plain p;
+	size_t used;
+
+	/* Every prefix asks for more, and says how much the whole is. */
+	for (size_t len = 0; len < 16; len++) {
+		ck_assert_int_eq(vencrypt_parse_plain(msg, len, &p, &used),
+		    RFB_NEED_MORE);
+		ck_assert_uint_eq(used, len < 8 ? 8 : 16);
+	}
+	/* A byte beyond the message is not taken. */
+	ck_assert_int_eq(vencrypt_parse_plain(msg, sizeof msg, &p, &used), RFB_OK);
+	ck_assert_uint_eq(used, 16);
+	ck_assert_uint_eq(p.ulen, 5);
+	ck_assert_uint_eq(p.plen, 3);
+	ck_assert(memcmp(p.user, "alice", 5) == 0);
+	ck_assert(memcmp(p.password, "pw!", 3) == 0);
+	/* Empty fields are well-formed. */
+	ck_assert_int_eq(vencrypt_parse_plain(B(0, 0, 0, 0, 0, 0, 0, 0), 8, &p,
+	    &used), RFB_OK);
+	ck_assert_uint_eq(p.ulen + p.plen, 0);
+}
+END_TEST
+
+START_TEST(test_plain_bad)
+{
+	struct vencrypt_plain p;
+	size_t used;
+
+	/* The cap, exactly, is fine; one more is refused from the lengths
+	 * alone, whichever of the two it is. */
+	ck_assert_int_eq(vencrypt_parse_plain(B(0, 0, 4, 0, 0, 0, 4, 0), 8, &p,
+	    &used), RFB_NEED_MORE);
+	ck_assert_uint_eq(used, 8 + 2 * VENCRYPT_PLAIN_MAX);
+	ck_assert_int_eq(vencrypt_parse_plain(B(0, 0, 4, 1, 0, 0, 0, 1), 8, &p,
+	    &used), RFB_TOO_LONG);
+	ck_assert_int_eq(vencrypt_parse_plain(B(0, 0, 0, 1, 0, 0, 4, 1), 8, &p,
+	    &used), RFB_TOO_LONG);
+	ck_assert_int_eq(vencrypt_parse_plain(B(0xff, 0xff, 0xff, 0xff, 0, 0, 0,
+	    1), 8, &p, &used), RFB_TOO_LONG);
+	/* A NUL anywhere in either field. */
+	ck_assert_int_eq(vencrypt_parse_plain(B(0, 0, 0, 3, 0, 0, 0, 1,
+	    'a', 0, 'b', 'p'), 12, &p, &used), RFB_BAD_VALUE);
+	ck_assert_int_eq(vencrypt_parse_plain(B(0, 0, 0, 1, 0, 0, 0, 3,
+	    'a', 'p', 'w', 0), 12, &p, &used), RFB_BAD_VALUE);
+	ck_assert_int_eq(vencrypt_parse_plain(B(0, 0, 0, 1, 0, 0, 0, 1,
+	    0, 'p'), 10, &p, &used), RFB_BAD_VALUE);
+}
+END_TEST
+
 static Suite *
 rfb_suite(void)
 {
@@ -344,6 +399,8 @@ rfb_suite(void)
 	tcase_add_test(tc, test_reason_sanitised);
 	tcase_add_test(tc, test_security_33);
 	tcase_add_test(tc, test_security_types_list);
+	tcase_add_test(tc, test_plain);
+	tcase_add_test(tc, test_plain_bad);
 	suite_add_tcase(s, tc);
 	return s;
 }

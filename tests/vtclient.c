@@ -47,6 +47,9 @@ static struct {
 	unsigned vc_major, vc_minor;
 	int64_t subtype; /* -1 = first offered */
 	const char *user, *password;
+	int64_t claim_ulen, claim_plen;  /* -1: the real lengths */
+	bool split_plain;                /* one byte per TLS record */
+	const char *nul_in;              /* "user" or "password" */
 	bool stream;
 	uint64_t send_n, send_seed, expect_n, expect_seed;
 	uint64_t echo_n, echo_seed;
@@ -61,6 +64,8 @@ static struct {
 	.subtype = -1,
 	.user = "",
 	.password = "",
+	.claim_ulen = -1,
+	.claim_plen = -1,
 	.echo_seed = 1,
 	.timeout_ms = 20000,
 };
@@ -791,21 +796,45 @@ read_security_result(struct chan *c)
 	return EXIT_REFUSED;
 }
 
-/* X509Plain/TLSPlain: u32 ulen, u32 plen, user, password. */
+/* X509Plain/TLSPlain: u32 ulen, u32 plen, user, password.  --nul-in puts
+ * a NUL in the middle of one field, --claim-lengths lies about the
+ * lengths (the real bytes still follow), --split sends one byte per
+ * record. */
 static int
 send_plain(struct chan *c)
 {
 	size_t ulen = strlen(opt.user), plen = strlen(opt.password);
-	uint8_t *msg = malloc(8 + ulen + plen);
-	enum ch_res r;
+	uint8_t *msg = malloc(8 + ulen + plen + 2);
+	size_t n;
+	enum ch_res r = CH_OK;
 
 	if (msg == NULL)
 		return EXIT_INTERNAL;
-	tu_put32(msg, (uint32_t)ulen);
-	tu_put32(msg + 4, (uint32_t)plen);
-	memcpy(msg + 8, opt.user, ulen);
-	memcpy(msg + 8 + ulen, opt.password, plen);
-	r = chan_write_full(c, msg, 8 + ulen + plen);
+	n = 8;
+	memcpy(msg + n, opt.user, ulen);
+	n += ulen;
+	if (opt.nul_in != NULL && strcmp(opt.nul_in, "user") == 0) {
+		memmove(msg + 8 + ulen / 2 + 1, msg + 8 + ulen / 2, ulen - ulen / 2);
+		msg[8 + ulen / 2] = 0;
+		ulen++;
+		n++;
+	}
+	memcpy(msg + n, opt.password, plen);
+	if (opt.nul_in != NULL && strcmp(opt.nul_in, "password") == 0) {
+		memmove(msg + n + plen / 2 + 1, msg + n + plen / 2, plen - plen / 2);
+		msg[n + plen / 2] = 0;
+		plen++;
+	}
+	n += plen;
+	tu_put32(msg, (uint32_t)(opt.claim_ulen >= 0 ? (uint64_t)opt.claim_ulen : ulen));
+	tu_put32(msg + 4, (uint32_t)(opt.claim_plen >= 0 ? (uint64_t)opt.claim_plen : plen));
+	if (opt.split_plain) {
+		for (size_t i = 0; i < n && r == CH_OK; i++) {
+			r = chan_write_full(c, msg + i, 1);
+			usleep(2000);
+		}
+	} else
+		r = chan_write_full(c, msg, n);
 	free(msg);
 	return r == CH_OK ? 0 : report(c, r, "Plain credentials");
 }
@@ -820,6 +849,7 @@ usage(void)
 	    "                [--servername NAME] [--sni NAME] [--no-verify] [--priority STR]\n"
 	    "                [--rfb-version STR] [--sectype N] [--vencrypt MAJ.MIN]\n"
 	    "                [--subtype N] [--user U] [--password P] [--silent]\n"
+	    "                [--claim-lengths ULEN:PLEN] [--split] [--nul-in user|password]\n"
 	    "                [--send N --send-seed S --expect M --expect-seed T]\n"
 	    "                [--echo-check N] [--echo-seed S] [--timeout SEC] [--hold SEC]\n"
 	    "  ADDR: 127.0.0.1:PORT, [::1]:PORT or unix:/path\n");
@@ -844,6 +874,9 @@ parse_args(int argc, char **argv)
 		{ "subtype", required_argument, NULL, 'u' },
 		{ "user", required_argument, NULL, 'U' },
 		{ "password", required_argument, NULL, 'W' },
+		{ "claim-lengths", required_argument, NULL, 'L' },
+		{ "split", no_argument, NULL, 'Q' },
+		{ "nul-in", required_argument, NULL, 'Z' },
 		{ "silent", no_argument, NULL, 'z' },
 		{ "send", required_argument, NULL, 'n' },
 		{ "send-seed", required_argument, NULL, 'N' },
@@ -872,6 +905,23 @@ parse_args(int argc, char **argv)
 		case 'r': opt.rfb_version = optarg; break;
 		case 'U': opt.user = optarg; break;
 		case 'W': opt.password = optarg; break;
+		case 'Q': opt.split_plain = true; break;
+		case 'Z':
+			if (strcmp(optarg, "user") != 0 && strcmp(optarg, "password") != 0)
+				usage();
+			opt.nul_in = optarg;
+			break;
+		case 'L': {
+			unsigned long long u, w;
+			int end = 0;
+
+			if (sscanf(optarg, "%llu:%llu%n", &u, &w, &end) != 2 ||
+			    optarg[end] != '\0' || u > UINT32_MAX || w > UINT32_MAX)
+				usage();
+			opt.claim_ulen = (int64_t)u;
+			opt.claim_plen = (int64_t)w;
+			break;
+		}
 		case 'z': opt.silent = true; break;
 		case 'y':
 			if (!tu_parse_u64(optarg, 255, &v))
