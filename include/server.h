@@ -32,6 +32,8 @@ struct server {
 	ev_signal sig_int;
 	ev_signal sig_hup;
 	int stopping;
+	const char *ports_file; /* rewritten after a reload, when set */
+	int verbose;            /* log levels above the configured one */
 };
 
 /* Takes over the caller's reference to cfg; -1 when out of resources. */
@@ -39,6 +41,13 @@ int server_init(struct server *srv, struct ev_loop *loop, struct config *cfg);
 /* Opens listeners; -1 (logged) on failure. */
 int server_start(struct server *srv);
 void server_run(struct server *srv);
+/* SIGHUP: the whole configuration anew, or (logged) nothing at all. */
+void server_reload(struct server *srv);
+/* Warnings about the configuration in force: services open to anyone,
+ * our certificates close to expiry.  At start and after every reload. */
+void server_warn(const struct server *srv);
+/* The log target and level of srv->cfg, raised by srv->verbose. */
+void server_apply_log(const struct server *srv);
 /* Stop accepting, close every session, leave the loop. */
 void server_stop(struct server *srv);
 void server_destroy(struct server *srv);

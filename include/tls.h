@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 #include <gnutls/gnutls.h>
 
 #include "config.h"
@@ -16,6 +17,7 @@
 struct tls_creds {
 	gnutls_certificate_credentials_t cred;
 	gnutls_priority_t priority;
+	time_t expires;         /* our own certificate's end of validity */
 };
 
 enum tls_load_result {

@@ -4,6 +4,8 @@
  * sessions end (or after a short back-off), never spinning.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,47 +98,118 @@ listeners_session_ended(struct server *srv)
 	}
 }
 
-int
-listeners_open(struct server *srv)
+void
+listeners_resume(struct server *srv)
 {
-	const struct config *cfg = srv->cfg;
-	size_t n = 0;
+	if (may_accept(srv))
+		listeners_watch(srv, 1);
+}
+
+static bool
+any_port(const struct net_addr *a)
+{
+	if (a->ss.ss_family == AF_INET)
+		return ((const struct sockaddr_in *)&a->ss)->sin_port == 0;
+	if (a->ss.ss_family == AF_INET6)
+		return ((const struct sockaddr_in6 *)&a->ss)->sin6_port == 0;
+	return false;
+}
+
+/* The open listener for a configured address.  Port 0 stands for any
+ * port, so such a listener is only the same one for the same service. */
+static struct listener *
+find_open(struct server *srv, const struct service *svc,
+    const struct net_addr *conf, bool *taken)
+{
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		struct listener *l = &srv->listeners[i];
+		if (taken[i] || !net_addr_equal(&l->conf, conf))
+			continue;
+		if (any_port(conf) && strcmp(l->svc->name, svc->name) != 0)
+			continue;
+		taken[i] = true;
+		return l;
+	}
+	return NULL;
+}
+
+int
+listeners_apply(struct server *srv, const struct config *cfg)
+{
+	struct listener *set;
+	bool *taken, *fresh;
+	size_t n = 0, k = 0;
+	char addr[NET_ADDRSTRLEN];
 
 	for (size_t i = 0; i < cfg->nservices; i++)
 		n += cfg->services[i].nlisten;
-	srv->listeners = calloc(n ? n : 1, sizeof *srv->listeners);
-	if (srv->listeners == NULL) {
+	set = calloc(n ? n : 1, sizeof *set);
+	taken = calloc(srv->nlisteners + 1, sizeof *taken);
+	fresh = calloc(n ? n : 1, sizeof *fresh);
+	if (set == NULL || taken == NULL || fresh == NULL) {
 		log_errx("out of memory");
-		return -1;
+		goto fail;
 	}
-	ev_init(&srv->accept_retry, retry_cb);
-	srv->accept_retry.data = srv;
-
 	for (size_t i = 0; i < cfg->nservices; i++) {
 		const struct service *svc = &cfg->services[i];
-		for (size_t j = 0; j < svc->nlisten; j++) {
-			struct listener *l = &srv->listeners[srv->nlisteners];
+		for (size_t j = 0; j < svc->nlisten; j++, k++) {
+			const struct listen_conf *lc = &svc->listen[j];
+			struct listener *l = &set[k], *old;
+
 			l->srv = srv;
 			l->svc = svc;
-			l->fd = net_listen(&svc->listen[j].addr, SOMAXCONN);
-			if (l->fd < 0) {
+			l->conf = lc->addr;
+			if ((old = find_open(srv, svc, &lc->addr, taken)) != NULL) {
+				l->fd = old->fd;
+				l->bound = old->bound;
+			} else if ((l->fd = net_listen(&lc->addr, SOMAXCONN)) < 0) {
 				log_err("%s:%d: service %s: cannot listen on %s",
-				    cfg->path, svc->listen[j].line, svc->name,
-				    svc->listen[j].text);
-				listeners_close(srv);
-				return -1;
+				    cfg->path, lc->line, svc->name, lc->text);
+				goto fail;
+			} else {
+				fresh[k] = true;
+				net_local_addr(l->fd, &l->bound);
+				net_format_addr(&l->bound, addr, sizeof addr);
+				log_info("service %s listening on %s, backend %s",
+				    svc->name, addr, svc->backend_text);
 			}
-			net_local_addr(l->fd, &l->bound);
 			ev_io_init(&l->io, accept_cb, l->fd, EV_READ);
 			l->io.data = l;
-			srv->nlisteners++;
-			char addr[NET_ADDRSTRLEN];
-			net_format_addr(&l->bound, addr, sizeof addr);
-			log_info("service %s listening on %s, backend %s",
-			    svc->name, addr, svc->backend_text);
 		}
 	}
-	listeners_watch(srv, 1);
+	/* Commit: the old watchers stop, what is no longer named closes. */
+	listeners_watch(srv, 0);
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		if (taken[i])
+			continue;
+		net_format_addr(&srv->listeners[i].bound, addr, sizeof addr);
+		log_info("no longer listening on %s", addr);
+		close(srv->listeners[i].fd);
+	}
+	free(srv->listeners);
+	srv->listeners = set;
+	srv->nlisteners = n;
+	free(taken);
+	free(fresh);
+	return 0;
+fail:
+	for (size_t i = 0; i < k; i++)
+		if (fresh != NULL && fresh[i])
+			close(set[i].fd);
+	free(set);
+	free(taken);
+	free(fresh);
+	return -1;
+}
+
+int
+listeners_open(struct server *srv)
+{
+	ev_init(&srv->accept_retry, retry_cb);
+	srv->accept_retry.data = srv;
+	if (listeners_apply(srv, srv->cfg) < 0)
+		return -1;
+	listeners_resume(srv);
 	return 0;
 }
 

@@ -37,6 +37,9 @@ static const char usage_text[] =
 
 enum { OPT_PORTS_FILE = 256, OPT_HASH_PASSWORD };
 
+/* Absolute copies of -c and --ports-file, for the life of the process. */
+static char *config_path, *ports_path;
+
 static const struct option long_options[] = {
 	{ "config", required_argument, NULL, 'c' },
 	{ "foreground", no_argument, NULL, 'F' },
@@ -195,6 +198,24 @@ out:
 	return ret;
 }
 
+/* path made absolute, for a daemon that reloads from "/"; NULL (after a
+ * message) when the working directory is unknown. */
+static char *
+absolute(const char *path)
+{
+	char cwd[4096], *p;
+
+	if (path[0] == '/')
+		return strdup(path);
+	if (getcwd(cwd, sizeof cwd) == NULL) {
+		perror("vencryptd: working directory");
+		return NULL;
+	}
+	if (asprintf(&p, "%s/%s", cwd, path) == -1)
+		return NULL;
+	return p;
+}
+
 /* All of the configuration, certificates and keys, or every error. */
 static struct config *
 load_everything(const char *path, int to_stderr)
@@ -248,11 +269,16 @@ main(int argc, char **argv)
 	struct config *cfg;
 	struct server srv;
 	struct ev_loop *loop;
-	int level;
 
 	parse_options(argc, argv, &o);
 	if (o.hash_password)
 		return hash_password(o.user);
+	/* Reloads and the ports file happen after the chdir("/") of detach. */
+	if ((config_path = absolute(o.config)) == NULL ||
+	    (o.ports_file != NULL && (ports_path = absolute(o.ports_file)) == NULL))
+		fatalx("out of memory");
+	o.config = config_path;
+	o.ports_file = ports_path;
 	log_init(LOG_TARGET_STDERR, LOG_LEVEL_NOTICE);
 	if (tls_global_init() < 0)
 		fatalx("cannot initialise GnuTLS");
@@ -269,16 +295,15 @@ main(int argc, char **argv)
 	if (cfg == NULL)
 		return 1;
 
-	level = (int)cfg->log_level + o.verbose;
-	if (level > LOG_LEVEL_DEBUG)
-		level = LOG_LEVEL_DEBUG;
-	log_init(cfg->log_target, (enum log_level)level);
-
 	signal(SIGPIPE, SIG_IGN);
 	if ((loop = ev_default_loop(EVFLAG_AUTO)) == NULL)
 		fatalx("cannot initialise the event loop");
 	if (server_init(&srv, loop, cfg) < 0)
 		fatalx("out of memory");
+	srv.verbose = o.verbose;
+	srv.ports_file = o.ports_file;
+	server_apply_log(&srv);
+	server_warn(&srv);
 	if (server_start(&srv) < 0)
 		return 1;
 	if (o.ports_file != NULL && listeners_write_ports_file(&srv, o.ports_file) < 0) {

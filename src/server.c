@@ -3,14 +3,18 @@
  * and the signals that stop the loop.
  */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "listener.h"
 #include "server.h"
 #include "session.h"
+#include "tls.h"
 
 #define POOL_SPARE 64           /* relay chunks kept for reuse */
+#define EXPIRY_WARN_DAYS 30     /* warn when our certificate ends sooner */
 
 static void
 signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -24,8 +28,92 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 static void
 hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
-	log_warnx("SIGHUP received: reload is not supported in this version; "
-	    "restart vencryptd to apply changes");
+	log_notice("SIGHUP received: reloading %s", ((struct server *)w->data)->cfg->path);
+	server_reload(w->data);
+}
+
+void
+server_apply_log(const struct server *srv)
+{
+	int level = (int)srv->cfg->log_level + srv->verbose;
+
+	if (level > LOG_LEVEL_DEBUG)
+		level = LOG_LEVEL_DEBUG;
+	log_init(srv->cfg->log_target, (enum log_level)level);
+}
+
+void
+server_warn(const struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+	time_t now = time(NULL);
+
+	for (size_t i = 0; i < cfg->nservices; i++) {
+		const struct service *svc = &cfg->services[i];
+		bool seen = false;
+		double days;
+		char when[32];
+		struct tm tm;
+
+		if (service_is_open(svc))
+			log_warnx("service %s lets clients in without a "
+			    "certificate or a password (allow_unauthenticated)",
+			    svc->name);
+		for (size_t j = 0; j < i; j++)
+			seen = seen || cfg->services[j].creds == svc->creds;
+		if (seen || svc->creds == NULL)
+			continue;
+		days = difftime(svc->creds->expires, now) / 86400.0;
+		if (days >= EXPIRY_WARN_DAYS)
+			continue;
+		gmtime_r(&svc->creds->expires, &tm);
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
+		log_warnx("service %s: certificate %s expires on %s, in %.0f "
+		    "day(s): renew it and send SIGHUP", svc->name,
+		    svc->tls.cert_file, when, days < 0 ? 0 : days);
+	}
+}
+
+void
+server_reload(struct server *srv)
+{
+	struct config_errors errs = { NULL, 0 };
+	struct config *cfg, *old = srv->cfg;
+
+	cfg = config_load(old->path, &errs);
+	if (cfg != NULL && config_load_credentials(cfg, &errs) < 0) {
+		config_free(cfg);
+		cfg = NULL;
+	}
+	for (size_t i = 0; i < errs.n; i++)
+		log_errx("%s", errs.lines[i]);
+	if (cfg == NULL) {
+		log_errx("reload failed: %zu error(s) in the configuration; "
+		    "still serving with the previous one", errs.n);
+		config_errors_free(&errs);
+		return;
+	}
+	config_errors_free(&errs);
+	if (listeners_apply(srv, cfg) < 0) {
+		config_free(cfg);
+		listeners_resume(srv);
+		log_errx("reload failed: cannot open a listener; still serving "
+		    "with the previous configuration");
+		return;
+	}
+	/* Sessions keep the generation they started with; new ones get
+	 * this one from now on. */
+	srv->cfg = cfg;
+	config_unref(old);
+	server_apply_log(srv);
+	listeners_resume(srv);
+	if (srv->ports_file != NULL &&
+	    listeners_write_ports_file(srv, srv->ports_file) < 0)
+		log_warn("cannot write ports file %s", srv->ports_file);
+	server_warn(srv);
+	log_notice("reload succeeded: %zu service(s), %u session(s) "
+	    "continue with the configuration they started with",
+	    cfg->nservices, srv->nsessions);
 }
 
 int

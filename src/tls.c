@@ -39,7 +39,8 @@ tls_priority_check(const char *priority)
 /* Our own chain: leaf first, must chain to the CA (and the CRL, if any),
  * be inside its validity dates and be usable by a TLS server. */
 static enum tls_load_result
-check_own_chain(const struct tls_settings *s, char *err, size_t errlen)
+check_own_chain(const struct tls_settings *s, time_t *expires, char *err,
+    size_t errlen)
 {
 	gnutls_x509_trust_list_t tl = NULL;
 	gnutls_x509_crt_t *crts = NULL;
@@ -104,6 +105,7 @@ check_own_chain(const struct tls_settings *s, char *err, size_t errlen)
 		    s->cert_file, why, s->ca_file);
 		goto out;
 	}
+	*expires = gnutls_x509_crt_get_expiration_time(crts[0]);
 	res = TLS_LOAD_OK;
 out:
 	if (tl != NULL)
@@ -159,7 +161,7 @@ tls_creds_load(const struct tls_settings *s, struct tls_creds **out,
 			    s->cert_file, s->key_file, gnutls_strerror(ret));
 		goto fail;
 	}
-	if (check_own_chain(s, err, errlen) != TLS_LOAD_OK)
+	if (check_own_chain(s, &c->expires, err, errlen) != TLS_LOAD_OK)
 		goto fail;
 	if (gnutls_priority_init(&c->priority, s->priority, &errpos) < 0) {
 		snprintf(err, errlen, "bad TLS priority string at \"%s\"",

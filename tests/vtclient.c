@@ -54,6 +54,7 @@ static struct {
 	uint64_t send_n, send_seed, expect_n, expect_seed;
 	uint64_t echo_n, echo_seed;
 	int64_t timeout_ms, hold_ms;
+	const char *resume_file;         /* echo, pause until it exists, echo */
 } opt = {
 	.servername = "localhost",
 	.priority = "NORMAL",
@@ -90,6 +91,7 @@ static int64_t deadline_ms;
 static int64_t start_ms;
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void server_cert_serial(gnutls_session_t s);
 
 static void
 say(const char *fmt, ...)
@@ -629,6 +631,24 @@ run_session(struct chan *c)
 		run_duplex(c, &d);
 		rc = report_duplex(c, &d, "echo");
 	}
+	if (rc == 0 && opt.echo_n > 0 && opt.resume_file != NULL) {
+		/* Idle inside the relay until told to go on, then again. */
+		struct duplex d = {
+			.send_n = opt.echo_n, .send_seed = opt.echo_seed + 1,
+			.expect_n = opt.echo_n, .expect_seed = opt.echo_seed + 1,
+		};
+
+		say("paused");
+		while (access(opt.resume_file, F_OK) != 0) {
+			if (tu_now_ms() > deadline_ms) {
+				say("timeout waiting for %s", opt.resume_file);
+				return EXIT_INTERNAL;
+			}
+			usleep(10000);
+		}
+		run_duplex(c, &d);
+		rc = report_duplex(c, &d, "echo-again");
+	}
 	return rc;
 }
 
@@ -751,7 +771,32 @@ tls_handshake(struct chan *c, gnutls_certificate_credentials_t cred, gnutls_sess
 		gnutls_free(desc);
 	}
 	say("tls-ok %s", gnutls_protocol_get_name(gnutls_protocol_get_version(s)));
+	server_cert_serial(s);
 	return 0;
+}
+
+/* "server-cert-serial HEX": which certificate the server presented. */
+static void
+server_cert_serial(gnutls_session_t s)
+{
+	const gnutls_datum_t *certs;
+	unsigned int n = 0;
+	gnutls_x509_crt_t crt;
+	uint8_t serial[64];
+	size_t len = sizeof serial;
+	char hex[2 * sizeof serial + 1];
+
+	certs = gnutls_certificate_get_peers(s, &n);
+	if (certs == NULL || n == 0 || gnutls_x509_crt_init(&crt) < 0)
+		return;
+	if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == 0 &&
+	    gnutls_x509_crt_get_serial(crt, serial, &len) == 0) {
+		for (size_t i = 0; i < len; i++)
+			snprintf(hex + 2 * i, 3, "%02x", serial[i]);
+		hex[2 * len] = '\0';
+		say("server-cert-serial %s", hex);
+	}
+	gnutls_x509_crt_deinit(crt);
 }
 
 static void
@@ -850,6 +895,7 @@ usage(void)
 	    "                [--rfb-version STR] [--sectype N] [--vencrypt MAJ.MIN]\n"
 	    "                [--subtype N] [--user U] [--password P] [--silent]\n"
 	    "                [--claim-lengths ULEN:PLEN] [--split] [--nul-in user|password]\n"
+	    "                [--resume-file FILE (with --echo-check: echo, wait for FILE, echo)]\n"
 	    "                [--send N --send-seed S --expect M --expect-seed T]\n"
 	    "                [--echo-check N] [--echo-seed S] [--timeout SEC] [--hold SEC]\n"
 	    "  ADDR: 127.0.0.1:PORT, [::1]:PORT or unix:/path\n");
@@ -877,6 +923,7 @@ parse_args(int argc, char **argv)
 		{ "claim-lengths", required_argument, NULL, 'L' },
 		{ "split", no_argument, NULL, 'Q' },
 		{ "nul-in", required_argument, NULL, 'Z' },
+		{ "resume-file", required_argument, NULL, 'R' },
 		{ "silent", no_argument, NULL, 'z' },
 		{ "send", required_argument, NULL, 'n' },
 		{ "send-seed", required_argument, NULL, 'N' },
@@ -906,6 +953,7 @@ parse_args(int argc, char **argv)
 		case 'U': opt.user = optarg; break;
 		case 'W': opt.password = optarg; break;
 		case 'Q': opt.split_plain = true; break;
+		case 'R': opt.resume_file = optarg; break;
 		case 'Z':
 			if (strcmp(optarg, "user") != 0 && strcmp(optarg, "password") != 0)
 				usage();
