@@ -8,7 +8,13 @@
  * from the backend. libvncclient's own log lines go to stderr unchanged
  * (a SecurityResult reason appears as "VNC connection failed: REASON").
  *
- * stdout: "framebuffer WxH" and exit 0, or "vncclient: failed" and exit 1.
+ * Credentials: --ca (required for the X509 subtypes), --cert and --key
+ * (optional: without them no client certificate is sent), --crl; --user
+ * and --password answer X509Plain (and the other Plain subtypes).
+ *
+ * stdout: "framebuffer WxH" and exit 0; or, on any failure, the line
+ * "refused: REASON" when the server sent a reason (control characters
+ * shown as '?'), then "vncclient: failed", and exit 1.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -32,6 +38,7 @@ static struct {
 	const char *host;
 	long port;
 	const char *ca, *cert, *key, *crl;
+	const char *user, *password;
 	const char *out;
 	const char *encodings;
 	long timeout_s;
@@ -52,6 +59,9 @@ static struct {
 
 static MallocFrameBufferProc default_malloc_fb;
 
+/* The reason the server gave when it refused us, if it gave one. */
+static char *refusal;
+
 #if defined(__SANITIZE_ADDRESS__)
 /*
  * libvncclient 0.9.14 never frees the GnuTLS certificate credentials it
@@ -68,12 +78,28 @@ __lsan_default_suppressions(void)
 
 static void client_log(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * libvncclient reports a SecurityResult or connection failure reason only
+ * through its log, always with this format (rfbHandleAuthResult and
+ * ReadReason in libvncclient/rfbclient.c), so the reason is kept from there.
+ */
+static const char refusal_format[] = "VNC connection failed: %s\n";
+
 static void
 client_log(const char *format, ...)
 {
 	va_list ap;
 
 	va_start(ap, format);
+	if (refusal == NULL && strcmp(format, refusal_format) == 0) {
+		va_list copy;
+		const char *reason;
+
+		va_copy(copy, ap);
+		reason = va_arg(copy, const char *);
+		va_end(copy);
+		refusal = strdup(reason != NULL ? reason : "");
+	}
 	vfprintf(stderr, format, ap);
 	va_end(ap);
 	fflush(stderr);
@@ -82,6 +108,15 @@ client_log(const char *format, ...)
 static void
 fail(void)
 {
+	if (refusal != NULL) {
+		for (char *p = refusal; *p != '\0'; p++) {
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+		}
+		printf("refused: %s\n", refusal);
+		free(refusal);
+		refusal = NULL;
+	}
 	fputs("vncclient: failed\n", stdout);
 	fflush(stdout);
 	exit(1);
@@ -157,6 +192,25 @@ get_credential(rfbClient *client, int type)
 {
 	rfbCredential *c;
 
+	if (type == rfbCredentialTypeUser) {
+		if (opt.user == NULL && opt.password == NULL) {
+			fprintf(stderr, "vncclient: the server wants a user name and password "
+			    "and neither --user nor --password was given\n");
+			return NULL;
+		}
+		c = calloc(1, sizeof(*c));
+		if (c == NULL)
+			return NULL;
+		c->userCredential.username = strdup(opt.user != NULL ? opt.user : "");
+		c->userCredential.password = strdup(opt.password != NULL ? opt.password : "");
+		if (c->userCredential.username == NULL || c->userCredential.password == NULL) {
+			free(c->userCredential.username);
+			free(c->userCredential.password);
+			free(c);
+			return NULL;
+		}
+		return c;
+	}
 	if (type != rfbCredentialTypeX509) {
 		fprintf(stderr, "vncclient: credential type %d is not supported\n", type);
 		return NULL;
@@ -268,9 +322,10 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: vncclient --host HOST --port PORT [--ca FILE [--cert FILE --key FILE]\n"
-	    "       (HOST may be the path of a Unix socket; then no --port)\n"
-	    "                 [--crl FILE]] --out FILE.ppm [--timeout SEC]\n"
-	    "                 [--encodings LIST] [--keep-sigpipe]\n");
+	    "                 [--crl FILE]] [--user NAME] [--password SECRET]\n"
+	    "                 --out FILE.ppm [--timeout SEC] [--encodings LIST]\n"
+	    "                 [--keep-sigpipe]\n"
+	    "       (HOST may be the path of a Unix socket; then no --port)\n");
 	exit(2);
 }
 
@@ -297,6 +352,8 @@ main(int argc, char **argv)
 		{ "cert", required_argument, NULL, 'c' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "crl", required_argument, NULL, 'r' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "password", required_argument, NULL, 'P' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "encodings", required_argument, NULL, 'e' },
@@ -316,6 +373,8 @@ main(int argc, char **argv)
 		case 'c': opt.cert = optarg; break;
 		case 'k': opt.key = optarg; break;
 		case 'r': opt.crl = optarg; break;
+		case 'u': opt.user = optarg; break;
+		case 'P': opt.password = optarg; break;
 		case 'o': opt.out = optarg; break;
 		case 't': opt.timeout_s = parse_long(optarg, 1, 86400); break;
 		case 'e': opt.encodings = optarg; break;

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# gtk-vnc (virt-viewer, remote-viewer, virt-manager) through its GObject
+# API, driven by tests/gvncclient.py, through vencryptd in front of a real
+# Xvnc: X509None with a client certificate, X509Plain with and without
+# one, and every refusal with the reason the client shows.  gvncclient.py
+# gives gtk-vnc a home of its own (nss_wrapper): gtk-vnc reads ~/.pki of
+# the passwd entry, never the machine's.
+. "${top_srcdir:?run through make check}/tests/e2e/lib.sh" || exit 1
+. "$top_srcdir/tests/e2e/interop.sh" || exit 1
+
+/usr/bin/python3 -c 'import gi; gi.require_version("GVnc", "1.0"); from gi.repository import GVnc' \
+	2>/dev/null || fail "python3-gi and gir1.2-gtk-vnc-2.0 are needed (./quickstart check installs them)"
+
+client_try() {
+	local name=$1 port=$2 cert=$3 user=$4 pw=$5
+	local args=(--host 127.0.0.1 --port "$port" --ca "$PKI/ca-cert.pem" --crl "$PKI/ca-crl.pem"
+		--out "$T/$name.ppm" --timeout 20)
+	[ -z "$cert" ] || args+=(--cert "$(client_cert "$cert")" --key "$(client_key "$cert")")
+	[ -z "$user" ] || args+=(--user "$user" --password "$pw")
+	CLIENT_RC=0
+	/usr/bin/python3 "$top_srcdir/tests/gvncclient.py" "${args[@]}" >"$T/$name.out" 2>&1 ||
+		CLIENT_RC=$?
+}
+client_shows_backend() { cmp -s "$T/direct.ppm" "$T/$1.ppm"; }
+client_reason() { sed -n 's/^auth-failure: //p' "$T/$1.out" | head -n 1; }
+
+interop_setup
+interop_all_cases
+stop_daemon
+log "PASS"
