@@ -22,6 +22,7 @@
 #include "config.h"
 #include "dn.h"
 #include "net.h"
+#include "passwd.h"
 #include "rfb.h"
 
 /* ---- fixture ------------------------------------------------------------- */
@@ -246,6 +247,9 @@ expect_loaded(void)
 #define BACKEND "backend = \"127.0.0.1:5901\";"
 #define GOOD_SVC SVC(NAME, LISTEN, BACKEND, "")
 #define SVC_WITH(extra) SVC(NAME, LISTEN, BACKEND, extra)
+/* X509Plain with the password file it needs */
+#define PASSWD_FILE "/etc/vencryptd/passwd"
+#define PLAIN "subtypes = [ \"X509Plain\" ]; passwd_file = \"" PASSWD_FILE "\";"
 
 /* ---- good configs -------------------------------------------------------- */
 
@@ -731,6 +735,37 @@ static const struct bad_case bad_cases[] = {
 	    "unknown client_cert \"optionally\" (valid: require, optional, none)" },
 	{ SVC_WITH("allowed_dn = [ ];"), "allowed_dn",
 	    "\"allowed_dn\" must not be empty" },
+	{ SVC_WITH(PLAIN " client_cert = \"none\";\n"
+	    "    allowed_dn = [ \"CN=*\" ];"), "allowed_dn",
+	    "service \"desktop\" has allowed_dn but client_cert = \"none\": no "
+	    "certificate is requested, so nothing could match" },
+	{ SVC_WITH("client_cert = \"none\";"), "{",
+	    "service \"desktop\" lets any client in without a certificate or a "
+	    "password (client_cert = \"none\" with X509None); offer X509Plain "
+	    "only, or set allow_unauthenticated = true if that is really meant" },
+
+	/* passwd_file, allowed_users, allow_unauthenticated */
+	{ SVC_WITH("subtypes = [ \"X509Plain\" ];\n passwd_file = 5;"),
+	    "passwd_file", "\"passwd_file\" must be a string" },
+	{ SVC_WITH("subtypes = [ \"X509Plain\" ];\n passwd_file = \"\";"),
+	    "passwd_file", "\"passwd_file\" must not be empty" },
+	{ SVC_WITH("subtypes = [ \"X509None\" ];\n"
+	    "    passwd_file = \"" PASSWD_FILE "\";"), "passwd_file",
+	    "service \"desktop\" has a passwd_file but does not offer X509Plain "
+	    "(add it to subtypes)" },
+	{ SVC_WITH(PLAIN "\n    allowed_users = \"alice\";"), "allowed_users",
+	    "\"allowed_users\" must be an array of strings [ ... ]" },
+	{ SVC_WITH(PLAIN "\n    allowed_users = [ ];"), "allowed_users",
+	    "\"allowed_users\" must not be empty" },
+	{ SVC_WITH("allowed_users = [ \"alice\" ];"), "allowed_users",
+	    "service \"desktop\" has allowed_users but does not offer X509Plain "
+	    "(add it to subtypes)" },
+	{ SVC_WITH(PLAIN "\n    allow_unauthenticated = \"yes\";"),
+	    "allow_unauthenticated",
+	    "\"allow_unauthenticated\" must be true or false" },
+	{ SVC_WITH(PLAIN "\n    allow_unauthenticated = 1;"),
+	    "allow_unauthenticated",
+	    "\"allow_unauthenticated\" must be true or false" },
 };
 
 START_TEST(test_bad_case)

@@ -12,13 +12,9 @@
 	2>/dev/null || fail "python3-gi and gir1.2-gtk-vnc-2.0 are needed (./quickstart check installs them)"
 
 client_try() {
-	local name=$1 port=$2 cert=$3 user=$4 pw=$5
-	local args=(--host 127.0.0.1 --port "$port" --ca "$PKI/ca-cert.pem" --crl "$PKI/ca-crl.pem"
-		--out "$T/$name.ppm" --timeout 20)
-	[ -z "$cert" ] || args+=(--cert "$(client_cert "$cert")" --key "$(client_key "$cert")")
-	[ -z "$user" ] || args+=(--user "$user" --password "$pw")
+	interop_args "$@"
 	CLIENT_RC=0
-	/usr/bin/python3 "$top_srcdir/tests/gvncclient.py" "${args[@]}" >"$T/$name.out" 2>&1 ||
+	/usr/bin/python3 "$top_srcdir/tests/gvncclient.py" "${CLIENT_ARGS[@]}" >"$T/$1.out" 2>&1 ||
 		CLIENT_RC=$?
 }
 client_shows_backend() { cmp -s "$T/direct.ppm" "$T/$1.ppm"; }

@@ -6,13 +6,9 @@
 . "$top_srcdir/tests/e2e/interop.sh" || exit 1
 
 client_try() {
-	local name=$1 port=$2 cert=$3 user=$4 pw=$5
-	local args=(--host 127.0.0.1 --port "$port" --ca "$PKI/ca-cert.pem" --crl "$PKI/ca-crl.pem"
-		--out "$T/$name.ppm" --timeout 20)
-	[ -z "$cert" ] || args+=(--cert "$(client_cert "$cert")" --key "$(client_key "$cert")")
-	[ -z "$user" ] || args+=(--user "$user" --password "$pw")
+	interop_args "$@"
 	CLIENT_RC=0
-	"$PEERS/vncclient" "${args[@]}" >"$T/$name.out" 2>&1 || CLIENT_RC=$?
+	"$PEERS/vncclient" "${CLIENT_ARGS[@]}" >"$T/$1.out" 2>&1 || CLIENT_RC=$?
 }
 client_shows_backend() { cmp -s "$T/direct.ppm" "$T/$1.ppm"; }
 client_reason() { sed -n 's/^refused: //p' "$T/$1.out" | head -n 1; }

@@ -53,6 +53,16 @@ CONF
 	PLAIN_PORT=$(awk '$1 == "plain" {print $2}' "$T/daemon.ports" | sed 's/.*://')
 }
 
+# interop_args NAME PORT CERT USER PASSWORD: CLIENT_ARGS for the test
+# clients sharing one set of options (tests/vncclient, tests/gvncclient.py).
+interop_args() {
+	local name=$1 port=$2 cert=$3 user=$4 pw=$5
+	CLIENT_ARGS=(--host 127.0.0.1 --port "$port" --ca "$PKI/ca-cert.pem"
+		--crl "$PKI/ca-crl.pem" --out "$T/$name.ppm" --timeout 20)
+	[ -z "$cert" ] || CLIENT_ARGS+=(--cert "$(client_cert "$cert")" --key "$(client_key "$cert")")
+	[ -z "$user" ] || CLIENT_ARGS+=(--user "$user" --password "$pw")
+}
+
 # interop_case NAME SERVICE CERT USER PASSWORD ok|REASON [LOG-REGEX]: the
 # client gets the desktop, or is refused and shows REASON; the daemon log
 # has the authorised or refused line (LOG-REGEX, default from REASON).
