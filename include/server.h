@@ -43,9 +43,10 @@ int server_start(struct server *srv);
 void server_run(struct server *srv);
 /* SIGHUP: the whole configuration anew, or (logged) nothing at all. */
 void server_reload(struct server *srv);
-/* Warnings about the configuration in force: services open to anyone,
- * our certificates close to expiry.  At start and after every reload. */
-void server_warn(const struct server *srv);
+/* Warnings about a loaded configuration: services open to anyone, our
+ * certificates close to expiry.  At start, after every reload, and by
+ * --check-config. */
+void server_warn(const struct config *cfg);
 /* The log target and level of srv->cfg, raised by srv->verbose. */
 void server_apply_log(const struct server *srv);
 /* Stop accepting, close every session, leave the loop. */

@@ -287,6 +287,7 @@ main(int argc, char **argv)
 	if (o.check) {
 		if (cfg == NULL)
 			return 1;
+		server_warn(cfg);
 		printf("configuration OK\n");
 		config_free(cfg);
 		tls_global_deinit();
@@ -303,7 +304,7 @@ main(int argc, char **argv)
 	srv.verbose = o.verbose;
 	srv.ports_file = o.ports_file;
 	server_apply_log(&srv);
-	server_warn(&srv);
+	server_warn(cfg);
 	if (server_start(&srv) < 0)
 		return 1;
 	if (o.ports_file != NULL && listeners_write_ports_file(&srv, o.ports_file) < 0) {

@@ -43,9 +43,8 @@ server_apply_log(const struct server *srv)
 }
 
 void
-server_warn(const struct server *srv)
+server_warn(const struct config *cfg)
 {
-	const struct config *cfg = srv->cfg;
 	time_t now = time(NULL);
 
 	for (size_t i = 0; i < cfg->nservices; i++) {
@@ -110,7 +109,7 @@ server_reload(struct server *srv)
 	if (srv->ports_file != NULL &&
 	    listeners_write_ports_file(srv, srv->ports_file) < 0)
 		log_warn("cannot write ports file %s", srv->ports_file);
-	server_warn(srv);
+	server_warn(cfg);
 	log_notice("reload succeeded: %zu service(s), %u session(s) "
 	    "continue with the configuration they started with",
 	    cfg->nservices, srv->nsessions);

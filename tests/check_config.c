@@ -581,6 +581,215 @@ START_TEST(test_include)
 }
 END_TEST
 
+/* X509Plain with its password file and users, and the subtypes kept in the
+ * order written (the order they are offered in). */
+START_TEST(test_plain_service)
+{
+	static const char text[] =
+	    SVC_WITH("subtypes = [ \"X509Plain\", \"X509None\" ];\n"
+	    "    passwd_file = \"" PASSWD_FILE "\";\n"
+	    "    allowed_users = [ \"alice\", \"bob smith\" ];");
+	const struct service *s;
+
+	load(text);
+	expect_loaded();
+	s = &cfg->services[0];
+	ck_assert_uint_eq(s->nsubtypes, 2);
+	ck_assert_uint_eq(s->subtypes[0], VENCRYPT_X509PLAIN);
+	ck_assert_uint_eq(s->subtypes[1], VENCRYPT_X509NONE);
+	ck_assert(service_offers(s, VENCRYPT_X509PLAIN));
+	ck_assert(service_offers(s, VENCRYPT_X509NONE));
+	ck_assert(!service_offers(s, VENCRYPT_X509VNC));
+	ck_assert(!service_offers(s, VENCRYPT_PLAIN));
+	ck_assert_str_eq(s->passwd_file, PASSWD_FILE);
+	ck_assert_int_eq(s->passwd_line, line_of(text, "passwd_file"));
+	ck_assert_uint_eq(s->nallowed_users, 2);
+	ck_assert_str_eq(s->allowed_users[0], "alice");
+	ck_assert_str_eq(s->allowed_users[1], "bob smith");
+	ck_assert_int_eq(s->allowed_users_line, line_of(text, "allowed_users"));
+	ck_assert_int_eq(s->client_cert, CLIENT_CERT_REQUIRE);
+	ck_assert(!s->allow_unauthenticated);
+	ck_assert(!service_is_open(s));
+	/* loaded by config_load_credentials(), not before */
+	ck_assert_ptr_null(s->passwd);
+	ck_assert_ptr_null(s->creds);
+	teardown();
+	setup();
+
+	/* the other order, and no allowed_users: every user in the file */
+	load(SVC_WITH("subtypes = [ \"X509None\", \"X509Plain\" ];\n"
+	    "    passwd_file = \"" PASSWD_FILE "\";"));
+	expect_loaded();
+	s = &cfg->services[0];
+	ck_assert_uint_eq(s->nsubtypes, 2);
+	ck_assert_uint_eq(s->subtypes[0], VENCRYPT_X509NONE);
+	ck_assert_uint_eq(s->subtypes[1], VENCRYPT_X509PLAIN);
+	ck_assert_ptr_null(s->allowed_users);
+	ck_assert_uint_eq(s->nallowed_users, 0);
+	teardown();
+	setup();
+
+	/* a service without X509Plain has no password settings */
+	load(GOOD_SVC);
+	expect_loaded();
+	s = &cfg->services[0];
+	ck_assert(!service_offers(s, VENCRYPT_X509PLAIN));
+	ck_assert_ptr_null(s->passwd_file);
+	ck_assert_ptr_null(s->allowed_users);
+	ck_assert(!s->allow_unauthenticated);
+}
+END_TEST
+
+/* A user name of PASSWD_USER_MAX bytes is still a user name. */
+START_TEST(test_longest_allowed_user)
+{
+	char name[PASSWD_USER_MAX + 1], *text;
+
+	memset(name, 'u', PASSWD_USER_MAX);
+	name[PASSWD_USER_MAX] = '\0';
+	ck_assert_int_ne(asprintf(&text, SVC_WITH(PLAIN
+	    " allowed_users = [ \"%s\" ];"), name), -1);
+	load(text);
+	expect_loaded();
+	ck_assert_uint_eq(cfg->services[0].nallowed_users, 1);
+	ck_assert_str_eq(cfg->services[0].allowed_users[0], name);
+	free(text);
+}
+END_TEST
+
+/* Each client_cert mode with the subtypes it may go with, and whether the
+ * service lets a client in with neither certificate nor password. */
+static const struct mode_case {
+	const char *extra;
+	enum client_cert_mode mode;
+	bool unauthenticated;
+	bool open;
+} mode_cases[] = {
+	{ "client_cert = \"require\";", CLIENT_CERT_REQUIRE, false, false },
+	{ "client_cert = \"require\"; allow_unauthenticated = true;",
+	    CLIENT_CERT_REQUIRE, true, false },
+	{ "client_cert = \"optional\";", CLIENT_CERT_OPTIONAL, false, false },
+	{ "client_cert = \"optional\"; allow_unauthenticated = true;",
+	    CLIENT_CERT_OPTIONAL, true, true },
+	{ "client_cert = \"optional\"; " PLAIN, CLIENT_CERT_OPTIONAL, false,
+	    false },
+	{ "client_cert = \"none\"; " PLAIN, CLIENT_CERT_NONE, false, false },
+	{ "client_cert = \"none\"; allow_unauthenticated = true;",
+	    CLIENT_CERT_NONE, true, true },
+	{ "client_cert = \"none\"; allow_unauthenticated = false; " PLAIN,
+	    CLIENT_CERT_NONE, false, false },
+	{ "client_cert = \"none\"; allow_unauthenticated = true; " PLAIN,
+	    CLIENT_CERT_NONE, true, false },
+	{ "client_cert = \"none\"; allow_unauthenticated = true;\n"
+	    "    subtypes = [ \"X509Plain\", \"X509None\" ];\n"
+	    "    passwd_file = \"" PASSWD_FILE "\";",
+	    CLIENT_CERT_NONE, true, true },
+};
+
+START_TEST(test_mode_case)
+{
+	const struct mode_case *c = &mode_cases[_i];
+	char *text;
+	const struct service *s;
+
+	ck_assert_int_ne(asprintf(&text, SVC_WITH("%s"), c->extra), -1);
+	load(text);
+	expect_loaded();
+	s = &cfg->services[0];
+	ck_assert_int_eq(s->client_cert, c->mode);
+	ck_assert_int_eq(s->allow_unauthenticated, c->unauthenticated);
+	ck_assert_msg(service_is_open(s) == c->open, "%s: service_is_open "
+	    "should be %d", c->extra, c->open);
+	free(text);
+}
+END_TEST
+
+/* Relative file names are taken from the configuration file's directory,
+ * not from wherever the daemon happens to run. */
+START_TEST(test_relative_paths)
+{
+	const char *dir = make_tmp_dir();
+	char *pki = tmp_path("pki"), *p, *q, *cwd;
+	const struct service *s;
+
+	ck_assert_int_eq(mkdir(pki, 0700), 0);
+	touch(pki, "ca-crl.pem");
+	conf_path = tmp_path("vencryptd.conf");
+	write_file(conf_path,
+	    "tls = { cert_dir = \"pki\"; };\n"
+	    "services = (\n"
+	    "  { name = \"a\"; listen = [ \"127.0.0.1:5900\" ];\n"
+	    "    backend = \"127.0.0.1:5901\";\n"
+	    "    subtypes = [ \"X509Plain\" ]; passwd_file = \"users/passwd\";\n"
+	    "    tls = { ca_file = \"ca/other.pem\"; key_file = \"/k/a.pem\"; };\n"
+	    "  },\n"
+	    "  { name = \"b\"; listen = [ \"127.0.0.1:5902\" ];\n"
+	    "    backend = \"127.0.0.1:5903\";\n"
+	    "    tls = { cert_dir = \"b-pki/\"; crl_file = \"../crl.pem\"; };\n"
+	    "  }\n"
+	    ");\n");
+	/* run from elsewhere, so a name taken from the current directory
+	 * would show */
+	cwd = getcwd(NULL, 0);
+	ck_assert_ptr_nonnull(cwd);
+	ck_assert_int_eq(chdir("/"), 0);
+	cfg = config_load(conf_path, &errs);
+	ck_assert_int_eq(chdir(cwd), 0);
+	free(cwd);
+	expect_loaded();
+
+	/* the global cert_dir, and the CRL found there */
+	ck_assert_int_ne(asprintf(&p, "%s/ca-cert.pem", pki), -1);
+	ck_assert_str_eq(cfg->tls.ca_file, p);
+	free(p);
+	ck_assert_int_ne(asprintf(&p, "%s/ca-crl.pem", pki), -1);
+	ck_assert_str_eq(cfg->tls.crl_file, p);
+	free(p);
+
+	s = &cfg->services[0];
+	ck_assert_int_ne(asprintf(&p, "%s/users/passwd", dir), -1);
+	ck_assert_str_eq(s->passwd_file, p);
+	free(p);
+	ck_assert_int_ne(asprintf(&p, "%s/ca/other.pem", dir), -1);
+	ck_assert_str_eq(s->tls.ca_file, p);
+	free(p);
+	ck_assert_int_ne(asprintf(&p, "%s/server-cert.pem", pki), -1);
+	ck_assert_str_eq(s->tls.cert_file, p);
+	free(p);
+	ck_assert_str_eq(s->tls.key_file, "/k/a.pem");      /* absolute: as is */
+
+	s = &cfg->services[1];
+	ck_assert_int_ne(asprintf(&p, "%s/b-pki/server-cert.pem", dir), -1);
+	ck_assert_str_eq(s->tls.cert_file, p);
+	free(p);
+	ck_assert_int_ne(asprintf(&q, "%s/../crl.pem", dir), -1);
+	ck_assert_str_eq(s->tls.crl_file, q);
+	free(q);
+	free(pki);
+}
+END_TEST
+
+/* The last reference frees the configuration (ASan tells a leak or a use
+ * after free). */
+START_TEST(test_ref_unref)
+{
+	struct config *held;
+
+	load(GOOD_SVC);
+	expect_loaded();
+	ck_assert_uint_eq(cfg->refs, 1);
+	held = config_ref(cfg);
+	ck_assert_ptr_eq(held, cfg);
+	ck_assert_uint_eq(cfg->refs, 2);
+	config_unref(cfg);
+	cfg = NULL;
+	ck_assert_uint_eq(held->refs, 1);
+	ck_assert_str_eq(held->services[0].name, "desktop");
+	config_unref(held);
+	config_unref(NULL);
+}
+END_TEST
+
 /* ---- one error each ------------------------------------------------------ */
 
 struct bad_case {
@@ -745,10 +954,10 @@ static const struct bad_case bad_cases[] = {
 	    "only, or set allow_unauthenticated = true if that is really meant" },
 
 	/* passwd_file, allowed_users, allow_unauthenticated */
-	{ SVC_WITH("subtypes = [ \"X509Plain\" ];\n passwd_file = 5;"),
-	    "passwd_file", "\"passwd_file\" must be a string" },
-	{ SVC_WITH("subtypes = [ \"X509Plain\" ];\n passwd_file = \"\";"),
-	    "passwd_file", "\"passwd_file\" must not be empty" },
+	{ SVC_WITH("passwd_file = 5;"), "passwd_file",
+	    "\"passwd_file\" must be a string" },
+	{ SVC_WITH("passwd_file = \"\";"), "passwd_file",
+	    "\"passwd_file\" must not be empty" },
 	{ SVC_WITH("subtypes = [ \"X509None\" ];\n"
 	    "    passwd_file = \"" PASSWD_FILE "\";"), "passwd_file",
 	    "service \"desktop\" has a passwd_file but does not offer X509Plain "
@@ -904,6 +1113,31 @@ START_TEST(test_bad_dn_patterns)
 }
 END_TEST
 
+START_TEST(test_bad_allowed_users)
+{
+	char long_name[PASSWD_USER_MAX + 2], *text;
+	int line;
+
+	memset(long_name, 'u', PASSWD_USER_MAX + 1);
+	long_name[PASSWD_USER_MAX + 1] = '\0';
+	ck_assert_int_ne(asprintf(&text, SVC_WITH(PLAIN "\n"
+	    "    allowed_users = [ \"alice\",\n"
+	    "      \"\",\n"
+	    "      \"a:b\",\n"
+	    "      \"%s\" ];"), long_name), -1);
+	line = line_of(text, "allowed_users");
+	load(text);
+	expect_error(line + 1, "bad user name \"\" in allowed_users (not empty, "
+	    "no ':', at most %d bytes)", PASSWD_USER_MAX);
+	expect_error(line + 2, "bad user name \"a:b\" in allowed_users (not "
+	    "empty, no ':', at most %d bytes)", PASSWD_USER_MAX);
+	expect_error(line + 3, "bad user name \"%s\" in allowed_users (not "
+	    "empty, no ':', at most %d bytes)", long_name, PASSWD_USER_MAX);
+	ck_assert_msg(errs.n == 3, "expected 3 errors, got:%s", all_errors());
+	free(text);
+}
+END_TEST
+
 START_TEST(test_bad_priority)
 {
 	static const char text[] =
@@ -986,6 +1220,204 @@ START_TEST(test_unreadable_file)
 }
 END_TEST
 
+/* ---- credentials --------------------------------------------------------- */
+
+/*
+ * config_load_credentials() loads each service's password file and its TLS
+ * files.  No certificates are made here (the end-to-end tests load real
+ * ones): cert_dir names a directory without any, so each service's TLS
+ * load fails with one error of its own, at the global tls block on line 1,
+ * and every other error must be about passwords.
+ */
+#define NO_PKI "tls = { cert_dir = \"/nonexistent/pki\"; };\n"
+
+/* "alice-pw" */
+#define H_YESCRYPT "$y$j9T$C3KFyvSz5a.H37wg3G1yM/$U5g5xtzINNWMgGVfoMOJf0X" \
+	"kVZoQHl185spSgxpMVV5"
+/* "bob-pw" */
+#define H_SHA512 "$6$4i3C1iXX6ExuXb5g$ZxWDaWpyoEKP7DgOv8EjFwqAdpM/Nje0Mv9C" \
+	"PbMAtrJfvsOKaWlj3wYf5fnonJ9/s4VgJIM8DAln9WBfYxkQh."
+/* "x", each: too weak */
+#define H_MD5 "$1$AQ5O27LI$Os4ndNQYNvfE2YUEWn8Eg."
+#define H_DES "2b3vdo8n90Ggc"
+
+#define GOOD_USERS "alice:" H_YESCRYPT "\nbob:" H_SHA512 "\n"
+#define REHASH "rehash with vencryptd --hash-password"
+
+/* How many errors are the TLS load failing as planned (see NO_PKI). */
+static size_t
+tls_errors(void)
+{
+	char *prefix;
+	size_t n = 0;
+
+	ck_assert_int_ne(asprintf(&prefix, "%s:1: service ", conf_path), -1);
+	for (size_t i = 0; i < errs.n; i++)
+		if (strncmp(errs.lines[i], prefix, strlen(prefix)) == 0 &&
+		    strstr(errs.lines[i], ": CA file /nonexistent/pki/ca-cert.pem: ")
+		    != NULL)
+			n++;
+	free(prefix);
+	return n;
+}
+
+/* Writes a password file named name in the test's directory; its path. */
+static char *
+write_passwd(const char *name, const char *text)
+{
+	char *p = tmp_path(name);
+
+	write_file(p, text);
+	return p;
+}
+
+/* Loads text (formatted) from a file in the test's directory, which must
+ * pass config_load(), then its credentials; their result. */
+static int PRINTF_LIKE(1, 2)
+load_credentials(const char *fmt, ...)
+{
+	va_list ap;
+	char *text;
+
+	va_start(ap, fmt);
+	ck_assert_int_ne(vasprintf(&text, fmt, ap), -1);
+	va_end(ap);
+	conf_path = tmp_path("vencryptd.conf");
+	write_file(conf_path, text);
+	free(text);
+	cfg = config_load(conf_path, &errs);
+	expect_loaded();
+	return config_load_credentials(cfg, &errs);
+}
+
+/* Asserts that errs holds exactly "file:line: msg". */
+static void PRINTF_LIKE(3, 4)
+expect_line(const char *file, int line, const char *fmt, ...)
+{
+	char *msg, *full;
+	va_list ap;
+
+	va_start(ap, fmt);
+	ck_assert_int_ne(vasprintf(&msg, fmt, ap), -1);
+	va_end(ap);
+	if (line > 0)
+		ck_assert_int_ne(asprintf(&full, "%s:%d: %s", file, line, msg),
+		    -1);
+	else
+		ck_assert_int_ne(asprintf(&full, "%s: %s", file, msg), -1);
+	ck_assert_msg(has_error(full), "expected\n  %s\ngot:%s", full,
+	    all_errors());
+	free(full);
+	free(msg);
+}
+
+/* Two services naming the same file share one loaded copy; a service
+ * without X509Plain has none. */
+START_TEST(test_credentials_passwd_loaded)
+{
+	char *pw = write_passwd("passwd", "# users\n" GOOD_USERS);
+
+	ck_assert_int_eq(load_credentials(NO_PKI
+	    "services = (\n"
+	    "  { name = \"a\"; listen = [ \"127.0.0.1:5900\" ];\n"
+	    "    backend = \"127.0.0.1:5901\"; subtypes = [ \"X509Plain\" ];\n"
+	    "    passwd_file = \"%s\"; allowed_users = [ \"bob\", \"alice\" ]; },\n"
+	    "  { name = \"b\"; listen = [ \"127.0.0.1:5902\" ];\n"
+	    "    backend = \"127.0.0.1:5903\";\n"
+	    "    subtypes = [ \"X509None\", \"X509Plain\" ];\n"
+	    "    passwd_file = \"%s\"; },\n"
+	    "  { name = \"c\"; listen = [ \"127.0.0.1:5904\" ];\n"
+	    "    backend = \"127.0.0.1:5905\"; }\n"
+	    ");\n", pw, pw), -1);
+	ck_assert_msg(tls_errors() == 3 && errs.n == 3,
+	    "expected only the 3 TLS errors, got:%s", all_errors());
+	ck_assert_ptr_nonnull(cfg->services[0].passwd);
+	ck_assert_uint_eq(passwd_count(cfg->services[0].passwd), 2);
+	ck_assert(passwd_has_user(cfg->services[0].passwd, "alice"));
+	ck_assert(passwd_has_user(cfg->services[0].passwd, "bob"));
+	ck_assert_ptr_eq(cfg->services[1].passwd, cfg->services[0].passwd);
+	ck_assert_ptr_null(cfg->services[2].passwd);
+	free(pw);
+}
+END_TEST
+
+/* The password file's own errors name that file and its lines. */
+START_TEST(test_credentials_bad_passwd_lines)
+{
+	char *pw = write_passwd("passwd",
+	    "alice:" H_YESCRYPT "\n"    /* 1 */
+	    "bob:" H_DES "\n"           /* 2 */
+	    "carol:" H_MD5 "\n"         /* 3 */
+	    "\n"                        /* 4 */
+	    "dave " H_SHA512 "\n");     /* 5 */
+
+	ck_assert_int_eq(load_credentials(NO_PKI SVC_WITH(
+	    "subtypes = [ \"X509Plain\" ]; passwd_file = \"%s\";"), pw), -1);
+	expect_line(pw, 2, "user bob: DES hashes are too weak; " REHASH);
+	expect_line(pw, 3, "user carol: MD5 hashes ($1$) are too weak; "
+	    REHASH);
+	expect_line(pw, 5, "missing ':' between user name and hash");
+	ck_assert_msg(tls_errors() == 1 && errs.n == 4, "expected 3 errors "
+	    "and the TLS one, got:%s", all_errors());
+	ck_assert_ptr_null(cfg->services[0].passwd);
+	free(pw);
+}
+END_TEST
+
+START_TEST(test_credentials_unknown_allowed_user)
+{
+	static const char text[] = NO_PKI SVC_WITH(
+	    "subtypes = [ \"X509Plain\" ]; passwd_file = \"%s\";\n"
+	    "    allowed_users = [ \"alice\", \"mallory\" ];");
+	char *pw = write_passwd("passwd", GOOD_USERS);
+
+	ck_assert_int_eq(load_credentials(text, pw), -1);
+	expect_line(conf_path, line_of(text, "allowed_users"),
+	    "service desktop: allowed_users names \"mallory\", who is not "
+	    "in %s", pw);
+	ck_assert_msg(tls_errors() == 1 && errs.n == 2, "expected 1 error "
+	    "and the TLS one, got:%s", all_errors());
+	free(pw);
+}
+END_TEST
+
+START_TEST(test_credentials_missing_passwd_file)
+{
+	char *pw = tmp_path("no-such-passwd");
+
+	ck_assert_int_eq(load_credentials(NO_PKI SVC_WITH(
+	    "subtypes = [ \"X509Plain\" ]; passwd_file = \"%s\";"), pw), -1);
+	expect_line(pw, 0, "cannot open: No such file or directory");
+	ck_assert_msg(tls_errors() == 1 && errs.n == 2, "expected 1 error "
+	    "and the TLS one, got:%s", all_errors());
+	free(pw);
+}
+END_TEST
+
+/* A relative passwd_file is found next to the configuration file, from
+ * whatever directory the credentials are loaded. */
+START_TEST(test_credentials_relative_passwd_file)
+{
+	char *pw = write_passwd("passwd", GOOD_USERS), *cwd;
+	int ret;
+
+	cwd = getcwd(NULL, 0);
+	ck_assert_ptr_nonnull(cwd);
+	ck_assert_int_eq(chdir("/"), 0);
+	ret = load_credentials(NO_PKI SVC_WITH(
+	    "subtypes = [ \"X509Plain\" ]; passwd_file = \"passwd\";\n"
+	    "    allowed_users = [ \"bob\" ];"));
+	ck_assert_int_eq(chdir(cwd), 0);
+	free(cwd);
+	ck_assert_int_eq(ret, -1);
+	ck_assert_str_eq(cfg->services[0].passwd_file, pw);
+	ck_assert_msg(tls_errors() == 1 && errs.n == 1,
+	    "expected only the TLS error, got:%s", all_errors());
+	ck_assert_ptr_nonnull(cfg->services[0].passwd);
+	free(pw);
+}
+END_TEST
+
 START_TEST(test_errors_api)
 {
 	struct config_errors e = { NULL, 0 };
@@ -1018,6 +1450,12 @@ config_suite(void)
 	tcase_add_test(tc, test_log_names);
 	tcase_add_test(tc, test_port_zero_twice);
 	tcase_add_test(tc, test_include);
+	tcase_add_test(tc, test_plain_service);
+	tcase_add_test(tc, test_longest_allowed_user);
+	tcase_add_loop_test(tc, test_mode_case, 0,
+	    (int)(sizeof mode_cases / sizeof mode_cases[0]));
+	tcase_add_test(tc, test_relative_paths);
+	tcase_add_test(tc, test_ref_unref);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("bad");
@@ -1031,12 +1469,22 @@ config_suite(void)
 	tcase_add_test(tc, test_duplicate_listen_across_services);
 	tcase_add_test(tc, test_bad_addresses);
 	tcase_add_test(tc, test_bad_dn_patterns);
+	tcase_add_test(tc, test_bad_allowed_users);
 	tcase_add_test(tc, test_bad_priority);
 	tcase_add_test(tc, test_syntax_error);
 	tcase_add_test(tc, test_duplicate_key_is_syntax_error);
 	tcase_add_test(tc, test_all_errors_reported);
 	tcase_add_test(tc, test_unreadable_file);
 	tcase_add_test(tc, test_errors_api);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("credentials");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_credentials_passwd_loaded);
+	tcase_add_test(tc, test_credentials_bad_passwd_lines);
+	tcase_add_test(tc, test_credentials_unknown_allowed_user);
+	tcase_add_test(tc, test_credentials_missing_passwd_file);
+	tcase_add_test(tc, test_credentials_relative_passwd_file);
 	suite_add_tcase(s, tc);
 	return s;
 }

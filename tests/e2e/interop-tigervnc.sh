@@ -20,10 +20,10 @@ client_try() {
 	CLIENT_RC=0
 	if [ -n "$user" ]; then
 		export VNC_USERNAME=$user VNC_PASSWORD=$pw
-		VIEWER_SECURITY_TYPES=X509Plain run_viewer "$T/$name.out" "localhost::$port" || CLIENT_RC=1
+		VIEWER_SECURITY_TYPES=X509Plain run_viewer "$T/$name.out" "127.0.0.1::$port" || CLIENT_RC=1
 		unset VNC_USERNAME VNC_PASSWORD
 	else
-		VIEWER_SECURITY_TYPES=X509None run_viewer "$T/$name.out" "localhost::$port" || CLIENT_RC=1
+		VIEWER_SECURITY_TYPES=X509None run_viewer "$T/$name.out" "127.0.0.1::$port" || CLIENT_RC=1
 	fi
 }
 client_shows_backend() {
