@@ -71,6 +71,39 @@ sed -i '0,/^limits = { max_clients = 64.*$/{//d}' "$T/several.conf"
 printf 'services = ( { name = "x" \n' >"$T/syntax.conf"
 check_bad syntax "^$T/syntax.conf:[0-9]+: "
 
+# X509Plain: a password file made with --hash-password, and one with a DES
+# hash on its second line, named with its line.
+for u in alice bob; do
+	printf 'pw-of-%s\n' "$u" | "$VENCRYPTD" --hash-password "$u" >>"$T/passwd" ||
+		fail "--hash-password $u failed"
+done
+{ head -n 1 "$T/passwd"; echo 'bob:2b3vdo8n90Ggc'; } >"$T/des.passwd"
+write_config "$T/des.conf" "backend = \"127.0.0.1:5901\";
+    subtypes = [ \"X509Plain\" ]; passwd_file = \"$T/des.passwd\";"
+check_bad des "^$T/des.passwd:2: user bob: DES hashes are too weak; rehash with vencryptd --hash-password\$"
+grep -q "^$T/des.conf:" "$T/des.out" && fail "des: the error was put on the config file"
+
+# allowed_users naming someone not in the password file.
+write_config "$T/nouser.conf" "backend = \"127.0.0.1:5901\";
+    subtypes = [ \"X509Plain\" ]; passwd_file = \"$T/passwd\";
+    allowed_users = [ \"alice\", \"mallory\" ];"
+line=$(grep -n 'allowed_users' "$T/nouser.conf" | cut -d: -f1)
+check_bad nouser "^$T/nouser.conf:$line: service test: allowed_users names \"mallory\", who is not in $T/passwd\$"
+grep -q '"alice"' "$T/nouser.out" && fail "nouser: alice, who is in the file, was named"
+
+# No client certificate and X509None: anyone at all gets in, so it takes
+# allow_unauthenticated = true to say that is meant.
+write_config "$T/open.conf" 'backend = "127.0.0.1:5901";
+    client_cert = "none";'
+line=$(grep -n 'name = "test"' "$T/open.conf" | cut -d: -f1)
+check_bad open "^$T/open.conf:$line: service \"test\" lets any client in without a certificate or a password \(client_cert = \"none\" with X509None\)"
+write_config "$T/open-meant.conf" 'backend = "127.0.0.1:5901";
+    client_cert = "none"; allow_unauthenticated = true;'
+out=$("$VENCRYPTD" -t -c "$T/open-meant.conf" 2>&1) ||
+	fail "allow_unauthenticated = true was still refused: $out"
+[ "$out" = "configuration OK" ] || fail "open-meant: unexpected output: $out"
+log "ok: open-meant"
+
 # The daemon itself refuses to start on a bad config, and says why.
 rc=0
 "$VENCRYPTD" -F -c "$T/unknown.conf" >"$T/start.out" 2>&1 || rc=$?

@@ -155,11 +155,13 @@ for i in 1 2 3 4 5; do
 		--subtype 262 --user alice --password "wrong-$i" >"$T/bad-$i.out" 2>&1 &
 	pids+=($!)
 done
-for p in "${pids[@]}"; do wait "$p" && fail "a wrong password was accepted"; done
+# The block starts when the fifth check fails, a second before that client
+# is told: try at once, not after the five have finished.
 expect_log 'too many failed logins from the address of peer 127\.0\.0\.1:[0-9]+: blocked for 2 s'
 refused blocked '^security-result failed: too many failed logins; try again later$' \
 	'refused: too many failed logins from this address: blocked for [0-9]+ s more; .*user "alice"' \
 	"$NOCERT" --subtype 262 --user alice --password pw-of-alice
+for p in "${pids[@]}"; do wait "$p" && fail "a wrong password was accepted"; done
 sleep 2.2
 ok after-block "$NOCERT" --subtype 262 --user alice --password pw-of-alice
 stop_daemon
