@@ -1,9 +1,10 @@
 /*
  * backoff.h - failed logins per source address, in a fixed-size table.
  *
- * After BACKOFF_FREE failures from one address within BACKOFF_WINDOW
- * seconds the address is blocked for BACKOFF_FIRST seconds, and every
- * failure after that doubles the block, up to BACKOFF_MAX.  An address
+ * When BACKOFF_FREE failures from one address fall within any
+ * BACKOFF_WINDOW seconds, the address is blocked for BACKOFF_FIRST
+ * seconds, and every failure after that doubles the block, up to
+ * BACKOFF_MAX.  An address
  * quiet for BACKOFF_FORGET seconds starts afresh.  When the table is
  * full the entry used longest ago makes room, so memory stays bounded
  * whatever the peers do.  Pure: the caller passes the time.
@@ -25,8 +26,10 @@
 
 struct backoff_slot {
 	uint8_t key[17];        /* family, then the address; zero: unused */
-	unsigned failures;
-	double first;           /* first failure of the current count */
+	double recent[BACKOFF_FREE];    /* the latest failures, a ring */
+	unsigned nrecent;       /* how many of recent[] are set */
+	unsigned next;          /* where the next failure goes */
+	unsigned blocks;        /* blocks so far: each doubles the next */
 	double last;            /* latest failure */
 	double until;           /* blocked until then */
 };

@@ -70,6 +70,7 @@ struct service {
 	int passwd_line;
 	char **allowed_users;   /* NULL when absent: every user in passwd_file */
 	size_t nallowed_users;
+	const char *allowed_users_file; /* where allowed_users is written */
 	int allowed_users_line;
 	bool allow_unauthenticated;
 	struct tls_settings tls;

@@ -95,19 +95,19 @@ backoff_failed(struct backoff *b, const struct net_addr *from, double now)
 		memset(s, 0, sizeof *s);
 		memcpy(s->key, key, 17);
 	}
-	/* Below the threshold, only failures within the window count. */
-	if (s->failures < BACKOFF_FREE && s->failures > 0 &&
-	    now - s->first > BACKOFF_WINDOW)
-		s->failures = 0;
-	if (s->failures == 0)
-		s->first = now;
-	s->failures++;
+	s->recent[s->next] = now;
+	s->next = (s->next + 1) % BACKOFF_FREE;
+	if (s->nrecent < BACKOFF_FREE)
+		s->nrecent++;
 	s->last = now;
-	if (s->failures < BACKOFF_FREE)
+	/* Once full, recent[next] is the oldest of the last BACKOFF_FREE. */
+	if (s->blocks == 0 && (s->nrecent < BACKOFF_FREE ||
+	    now - s->recent[s->next] > BACKOFF_WINDOW))
 		return 0;
 	block = BACKOFF_FIRST;
-	for (unsigned i = BACKOFF_FREE; i < s->failures && block < BACKOFF_MAX; i++)
+	for (unsigned i = 0; i < s->blocks && block < BACKOFF_MAX; i++)
 		block *= 2;
+	s->blocks++;
 	if (block > BACKOFF_MAX)
 		block = BACKOFF_MAX;
 	s->until = now + block;

@@ -781,6 +781,7 @@ parse_allowed_users(struct loader *ld, struct service *svc,
 		ld_nomem(ld);
 		return;
 	}
+	svc->allowed_users_file = ld_keep_file(ld, s);
 	svc->allowed_users_line = setting_line(s);
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
@@ -835,7 +836,8 @@ check_service(struct loader *ld, const struct service *svc,
 {
 	bool plain = service_offers(svc, VENCRYPT_X509PLAIN);
 
-	if (plain && svc->passwd_file == NULL)
+	/* A passwd_file that is there but wrong has its own error. */
+	if (plain && config_setting_get_member(grp, "passwd_file") == NULL)
 		ld_error(ld, grp, "%s offers X509Plain but has no passwd_file",
 		    label);
 	if (!plain && svc->passwd_file != NULL)
@@ -1098,15 +1100,20 @@ load_passwd(struct config *cfg, size_t idx, struct config_errors *errs)
 	struct service *svc = &cfg->services[idx];
 	int ret = 0;
 
-	for (size_t j = 0; j < idx && svc->passwd == NULL; j++)
-		if (str_equal(cfg->services[j].passwd_file, svc->passwd_file))
-			svc->passwd = cfg->services[j].passwd;
+	for (size_t j = 0; j < idx; j++)
+		if (str_equal(cfg->services[j].passwd_file, svc->passwd_file)) {
+			/* Loaded once; if that failed, it was said once. */
+			if ((svc->passwd = cfg->services[j].passwd) == NULL)
+				return -1;
+			break;
+		}
 	if (svc->passwd == NULL &&
 	    (svc->passwd = passwd_load(svc->passwd_file, errs)) == NULL)
 		return -1;
 	for (size_t k = 0; k < svc->nallowed_users; k++)
 		if (!passwd_has_user(svc->passwd, svc->allowed_users[k])) {
-			config_errors_add(errs, cfg->path, svc->allowed_users_line,
+			config_errors_add(errs, svc->allowed_users_file,
+			    svc->allowed_users_line,
 			    "service %s: allowed_users names \"%s\", who is not "
 			    "in %s", svc->name, svc->allowed_users[k],
 			    svc->passwd_file);

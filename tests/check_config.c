@@ -1364,6 +1364,44 @@ START_TEST(test_credentials_bad_passwd_lines)
 }
 END_TEST
 
+/* A bad file named by two services is reported once, not once each. */
+START_TEST(test_credentials_shared_bad_passwd_once)
+{
+	char *pw = write_passwd("passwd", "bob:" H_DES "\n");
+
+	ck_assert_int_eq(load_credentials(NO_PKI
+	    "services = (\n"
+	    "  { name = \"a\"; listen = [ \"127.0.0.1:5900\" ];\n"
+	    "    backend = \"127.0.0.1:5901\"; subtypes = [ \"X509Plain\" ];\n"
+	    "    passwd_file = \"%s\"; },\n"
+	    "  { name = \"b\"; listen = [ \"127.0.0.1:5902\" ];\n"
+	    "    backend = \"127.0.0.1:5903\"; subtypes = [ \"X509Plain\" ];\n"
+	    "    passwd_file = \"%s\"; }\n"
+	    ");\n", pw, pw), -1);
+	expect_line(pw, 1, "user bob: DES hashes are too weak; " REHASH);
+	ck_assert_msg(tls_errors() == 2 && errs.n == 3, "expected the DES "
+	    "error once and 2 TLS errors, got:%s", all_errors());
+	free(pw);
+}
+END_TEST
+
+/* allowed_users written in an @include file is reported there. */
+START_TEST(test_credentials_unknown_allowed_user_included)
+{
+	char *pw = write_passwd("passwd", GOOD_USERS);
+	char *inc = tmp_path("users.inc");
+
+	write_file(inc, "\n\nallowed_users = [ \"mallory\" ];\n");
+	ck_assert_int_eq(load_credentials(NO_PKI SVC_WITH(
+	    "subtypes = [ \"X509Plain\" ]; passwd_file = \"%s\";\n"
+	    "    @include \"users.inc\""), pw), -1);
+	expect_line(inc, 3, "service desktop: allowed_users names \"mallory\", "
+	    "who is not in %s", pw);
+	free(inc);
+	free(pw);
+}
+END_TEST
+
 START_TEST(test_credentials_unknown_allowed_user)
 {
 	static const char text[] = NO_PKI SVC_WITH(
@@ -1482,6 +1520,8 @@ config_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_credentials_passwd_loaded);
 	tcase_add_test(tc, test_credentials_bad_passwd_lines);
+	tcase_add_test(tc, test_credentials_shared_bad_passwd_once);
+	tcase_add_test(tc, test_credentials_unknown_allowed_user_included);
 	tcase_add_test(tc, test_credentials_unknown_allowed_user);
 	tcase_add_test(tc, test_credentials_missing_passwd_file);
 	tcase_add_test(tc, test_credentials_relative_passwd_file);
