@@ -51,6 +51,7 @@ enum client_cert_mode {
 struct listen_conf {
 	char *text;             /* as written */
 	struct net_addr addr;
+	const char *file;       /* where it is written */
 	int line;
 };
 

@@ -20,6 +20,7 @@
 struct config_errors;
 
 #define PASSWD_USER_MAX 1024    /* longest user name, in bytes */
+#define PASSWD_USER_MAX_TEXT "1024"
 #define PASSWD_INPUT_MAX 511    /* longest password libcrypt hashes */
 #define PASSWD_HASH_SIZE 384    /* room for any hash and its NUL
                                  * (libcrypt's CRYPT_OUTPUT_SIZE) */
@@ -39,6 +40,11 @@ const char *passwd_result_name(enum passwd_result r);
  * is an error too. */
 struct passwd_db *passwd_load(const char *path, struct config_errors *errs);
 void passwd_free(struct passwd_db *db);
+
+/* NULL when name (len bytes) may be a user name in the file, otherwise
+ * why not: empty, too long, a control character or ':', a space at
+ * either end. */
+const char *passwd_user_problem(const char *name, size_t len);
 
 size_t passwd_count(const struct passwd_db *db);
 bool passwd_has_user(const struct passwd_db *db, const char *user);

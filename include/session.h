@@ -66,6 +66,7 @@ struct handshake {
 	uint8_t cred[8 + 2 * VENCRYPT_PLAIN_MAX];  /* X509Plain credentials */
 	size_t credlen;
 	const char *auth_failure;   /* why the password check failed (log) */
+	ev_tstamp creds_at;         /* when the credentials were complete */
 };
 
 struct session {

@@ -626,6 +626,7 @@ parse_listen(struct loader *ld, struct service *svc, const config_setting_t *s)
 		}
 		if ((lc->text = ld_strdup(ld, text)) == NULL)
 			continue;
+		lc->file = ld_keep_file(ld, e);
 		lc->line = setting_line(e);
 		svc->nlisten++;
 	}
@@ -788,11 +789,10 @@ parse_allowed_users(struct loader *ld, struct service *svc,
 		const char *user = config_setting_get_string(e);
 		char *copy;
 
-		if (user[0] == '\0' || strchr(user, ':') != NULL ||
-		    strlen(user) > PASSWD_USER_MAX) {
-			ld_error(ld, e, "bad user name \"%s\" in allowed_users "
-			    "(not empty, no ':', at most %d bytes)", user,
-			    PASSWD_USER_MAX);
+		const char *why = passwd_user_problem(user, strlen(user));
+		if (why != NULL) {
+			ld_error(ld, e, "bad user name \"%.64s\" in allowed_users: "
+			    "%s", user, why);
 			continue;
 		}
 		if ((copy = ld_strdup(ld, user)) == NULL)

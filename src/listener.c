@@ -164,7 +164,7 @@ listeners_apply(struct server *srv, const struct config *cfg)
 				l->bound = old->bound;
 			} else if ((l->fd = net_listen(&lc->addr, SOMAXCONN)) < 0) {
 				log_err("%s:%d: service %s: cannot listen on %s",
-				    cfg->path, lc->line, svc->name, lc->text);
+				    lc->file, lc->line, svc->name, lc->text);
 				goto fail;
 			} else {
 				fresh[k] = true;

@@ -152,12 +152,11 @@ hash_password(const char *user)
 {
 	char pw[PASSWD_INPUT_MAX + 2], again[PASSWD_INPUT_MAX + 2];
 	char hash[PASSWD_HASH_SIZE];
+	const char *why;
 	int ret = 1, r;
 
-	if (user != NULL && (user[0] == '\0' || strchr(user, ':') != NULL ||
-	    strchr(user, '\n') != NULL || strlen(user) > PASSWD_USER_MAX)) {
-		fprintf(stderr, "vencryptd: bad user name \"%s\" (not empty, no "
-		    "':', at most %d bytes)\n", user, PASSWD_USER_MAX);
+	if (user != NULL && (why = passwd_user_problem(user, strlen(user))) != NULL) {
+		fprintf(stderr, "vencryptd: bad user name: %s\n", why);
 		return 1;
 	}
 	if (isatty(STDIN_FILENO)) {
@@ -198,8 +197,8 @@ out:
 	return ret;
 }
 
-/* path made absolute, for a daemon that reloads from "/"; NULL (after a
- * message) when the working directory is unknown. */
+/* path made absolute, for a daemon that reloads from "/"; NULL when out
+ * of memory. */
 static char *
 absolute(const char *path)
 {
@@ -207,10 +206,9 @@ absolute(const char *path)
 
 	if (path[0] == '/')
 		return strdup(path);
-	if (getcwd(cwd, sizeof cwd) == NULL) {
-		perror("vencryptd: working directory");
-		return NULL;
-	}
+	if (getcwd(cwd, sizeof cwd) == NULL)
+		fatalx("cannot make %s absolute: working directory: %s", path,
+		    strerror(errno));
 	if (asprintf(&p, "%s/%s", cwd, path) == -1)
 		return NULL;
 	return p;

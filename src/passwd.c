@@ -203,31 +203,33 @@ check_hash(struct loader *ld, int line, int ulen, const char *user,
 	return true;
 }
 
+const char *
+passwd_user_problem(const char *name, size_t len)
+{
+	if (len == 0)
+		return "empty user name";
+	if (len > PASSWD_USER_MAX)
+		return "user name longer than " PASSWD_USER_MAX_TEXT " bytes";
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return "user name contains a control character";
+		if (name[i] == ':')
+			return "user name contains ':'";
+	}
+	if (name[0] == ' ' || name[len - 1] == ' ')
+		return "user name begins or ends with a space";
+	return NULL;
+}
+
 /* Whether name (len bytes, no NUL) may be a user name; reports why not. */
 static bool
 check_user(struct loader *ld, int line, const char *name, size_t len)
 {
-	if (len == 0) {
-		ld_error(ld, line, "empty user name");
-		return false;
-	}
-	if (len > PASSWD_USER_MAX) {
-		ld_error(ld, line, "user name longer than %d bytes",
-		    PASSWD_USER_MAX);
-		return false;
-	}
-	for (size_t i = 0; i < len; i++) {
-		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) {
-			ld_error(ld, line,
-			    "user name contains a control character");
-			return false;
-		}
-	}
-	if (name[0] == ' ' || name[len - 1] == ' ') {
-		ld_error(ld, line, "user name begins or ends with a space");
-		return false;
-	}
-	return true;
+	const char *why = passwd_user_problem(name, len);
+
+	if (why != NULL)
+		ld_error(ld, line, "%s", why);
+	return why == NULL;
 }
 
 static void

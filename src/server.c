@@ -65,11 +65,12 @@ server_warn(const struct config *cfg)
 		days = difftime(svc->creds->expires, now) / 86400.0;
 		if (days >= EXPIRY_WARN_DAYS)
 			continue;
+		days = days < 0 ? 0 : (double)(long)days;  /* whole days left */
 		gmtime_r(&svc->creds->expires, &tm);
 		strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
 		log_warnx("service %s: certificate %s expires on %s, in %.0f "
 		    "day(s): renew it and send SIGHUP", svc->name,
-		    svc->tls.cert_file, when, days < 0 ? 0 : days);
+		    svc->tls.cert_file, when, days);
 	}
 }
 

@@ -207,8 +207,9 @@ session_enter(struct session *s, enum session_state state)
 		arm_timer(s, ev_now(s->srv->loop) + LINGER_SECONDS);
 		break;
 	case SESSION_AUTH_DELAY:
-		/* The same for every failure, whatever the hashing took. */
-		arm_timer(s, ev_now(s->srv->loop) + AUTH_FAILURE_DELAY);
+		/* From the credentials' arrival: the same for every failure,
+		 * whatever the hashing took. */
+		arm_timer(s, s->hs->creds_at + AUTH_FAILURE_DELAY);
 		break;
 	default:
 		arm_timer(s, deadline);
@@ -611,6 +612,7 @@ submit_credentials(struct session *s, const struct vencrypt_plain *p)
 	}
 	s->job->done = password_checked;
 	s->job->arg = s;
+	s->hs->creds_at = ev_now(srv->loop);
 	if (verifier_submit(&srv->verifier, s->job) < 0) {
 		verify_job_free(s->job);
 		s->job = NULL;
@@ -681,16 +683,18 @@ password_checked(struct verify_job *job)
 	verify_job_free(job);
 	switch (r) {
 	case PASSWD_OK:
-		if (allowed)
+		if (allowed) {
 			authorised(s);
-		else
-			session_refuse(s, "not authorised",
-			    "not authorised: the user is not in allowed_users");
-		break;
+			break;
+		}
+		/* Told like a wrong password, so that a service's client
+		 * cannot learn that a password is right for another. */
+		/* fall through */
 	case PASSWD_BAD_PASSWORD:
 	case PASSWD_NO_USER:
 		s->hs->auth_failure = r == PASSWD_NO_USER ? "unknown user" :
-		    "wrong password";
+		    r == PASSWD_BAD_PASSWORD ? "wrong password" :
+		    "the user is not in allowed_users";
 		block = backoff_failed(&srv->backoff, &s->peer_addr,
 		    ev_now(srv->loop));
 		if (block > 0)

@@ -1124,16 +1124,19 @@ START_TEST(test_bad_allowed_users)
 	    "    allowed_users = [ \"alice\",\n"
 	    "      \"\",\n"
 	    "      \"a:b\",\n"
-	    "      \"%s\" ];"), long_name), -1);
+	    "      \"%s\",\n"
+	    "      \" bob\" ];"), long_name), -1);
 	line = line_of(text, "allowed_users");
 	load(text);
-	expect_error(line + 1, "bad user name \"\" in allowed_users (not empty, "
-	    "no ':', at most %d bytes)", PASSWD_USER_MAX);
-	expect_error(line + 2, "bad user name \"a:b\" in allowed_users (not "
-	    "empty, no ':', at most %d bytes)", PASSWD_USER_MAX);
-	expect_error(line + 3, "bad user name \"%s\" in allowed_users (not "
-	    "empty, no ':', at most %d bytes)", long_name, PASSWD_USER_MAX);
-	ck_assert_msg(errs.n == 3, "expected 3 errors, got:%s", all_errors());
+	expect_error(line + 1, "bad user name \"\" in allowed_users: empty user "
+	    "name");
+	expect_error(line + 2, "bad user name \"a:b\" in allowed_users: user "
+	    "name contains ':'");
+	expect_error(line + 3, "bad user name \"%.64s\" in allowed_users: user "
+	    "name longer than %d bytes", long_name, PASSWD_USER_MAX);
+	expect_error(line + 4, "bad user name \" bob\" in allowed_users: user "
+	    "name begins or ends with a space");
+	ck_assert_msg(errs.n == 4, "expected 4 errors, got:%s", all_errors());
 	free(text);
 }
 END_TEST

@@ -110,7 +110,7 @@ interop_password_cases() {
 		'refused: authentication failed: wrong password; .*user "alice"'
 	interop_case unknown-user plain "" mallory pw-of-alice "authentication failed" \
 		'refused: authentication failed: unknown user; .*user "mallory"'
-	interop_case not-allowed plain "" carol pw-of-carol "not authorised" \
-		'refused: not authorised: the user is not in allowed_users; .*user "carol"'
+	interop_case not-allowed plain "" carol pw-of-carol "authentication failed" \
+		'refused: authentication failed: the user is not in allowed_users; .*user "carol"'
 	! grep -q 'pw-of-' "$DAEMON_LOG" || fail "a password is in the daemon's log"
 }

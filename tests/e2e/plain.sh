@@ -20,6 +20,10 @@ grep -Eq '^alice:\$y\$' "$T/passwd" || fail "--hash-password did not print a yes
 [ "$(wc -l <"$T/passwd")" -eq 3 ] || fail "--hash-password printed more than one line each"
 printf '' | "$VENCRYPTD" --hash-password dave >"$T/empty.out" 2>&1 &&
 	fail "--hash-password accepted an empty password"
+printf 'pw\n' | "$VENCRYPTD" --hash-password " dave" >"$T/space.out" 2>&1 &&
+	fail "--hash-password accepted a user name the passwd file would refuse"
+grep -q 'bad user name: user name begins or ends with a space' "$T/space.out" ||
+	fail "--hash-password did not say what is wrong with the user name"
 
 start_backend backend --mode echo
 
@@ -90,8 +94,8 @@ ok both-none "$BOTH" $(with good) --subtype 260
 refused both-nocert '^security-result failed: no client certificate$' \
 	'refused: no client certificate; peer [^ ]+, service both, dn ""' \
 	"$BOTH" --subtype 262 --user alice --password pw-of-alice
-refused both-carol '^security-result failed: not authorised$' \
-	'refused: not authorised: the user is not in allowed_users; .*service both, dn "CN=good,O=Example,C=GB", user "carol"' \
+refused both-carol '^security-result failed: authentication failed$' \
+	'refused: authentication failed: the user is not in allowed_users; .*service both, dn "CN=good,O=Example,C=GB", user "carol"' \
 	"$BOTH" $(with good) --subtype 262 --user carol --password pw-of-carol
 
 # client_cert = optional: a password without a certificate; a certificate
