@@ -7,11 +7,14 @@
 
 #include "backoff.h"
 
-/* The source address without the port; every Unix-socket peer is one. */
+#define KEY_LEN sizeof ((struct backoff_slot *)0)->key
+
+/* The source address without the port: IPv4 whole, IPv6 by its /64;
+ * anything else (there are no Unix-socket listeners) is one key. */
 static void
-make_key(const struct net_addr *a, uint8_t key[17])
+make_key(const struct net_addr *a, uint8_t key[KEY_LEN])
 {
-	memset(key, 0, 17);
+	memset(key, 0, KEY_LEN);
 	switch (a->ss.ss_family) {
 	case AF_INET:
 		key[0] = 4;
@@ -20,7 +23,7 @@ make_key(const struct net_addr *a, uint8_t key[17])
 	case AF_INET6:
 		key[0] = 6;
 		memcpy(key + 1, &((const struct sockaddr_in6 *)&a->ss)->sin6_addr,
-		    16);
+		    8);
 		break;
 	default:
 		key[0] = 1;
@@ -31,9 +34,9 @@ make_key(const struct net_addr *a, uint8_t key[17])
 int
 backoff_init(struct backoff *b, size_t nslots)
 {
-	b->slots = calloc(nslots, sizeof *b->slots);
+	b->slots = nslots > 0 ? calloc(nslots, sizeof *b->slots) : NULL;
 	b->nslots = b->slots != NULL ? nslots : 0;
-	return b->slots != NULL ? 0 : -1;
+	return nslots > 0 && b->slots == NULL ? -1 : 0;
 }
 
 void
@@ -45,26 +48,118 @@ backoff_destroy(struct backoff *b)
 }
 
 static struct backoff_slot *
-find(const struct backoff *b, const uint8_t key[17])
+find(const struct backoff *b, const uint8_t key[KEY_LEN])
 {
 	for (size_t i = 0; i < b->nslots; i++)
-		if (memcmp(b->slots[i].key, key, 17) == 0)
+		if (memcmp(b->slots[i].key, key, KEY_LEN) == 0)
 			return &b->slots[i];
 	return NULL;
 }
 
-/* An entry quiet for long enough is forgotten. */
+/* An entry that may be forgotten: unused, or with nothing under way, not
+ * blocked, and no failure to remember (none, or all long ago). */
 static int
 stale(const struct backoff_slot *s, double now)
 {
-	return s->key[0] == 0 || (now - s->last > BACKOFF_FORGET &&
-	    now >= s->until);
+	if (s->key[0] == 0)
+		return 1;
+	if (s->pending > 0 || now < s->until)
+		return 0;
+	return (s->nrecent == 0 && s->blocks == 0) ||
+	    now - s->last > BACKOFF_FORGET;
+}
+
+/* May make way for another address. */
+static int
+evictable(const struct backoff_slot *s, double now)
+{
+	return s->pending == 0 && now >= s->until;
+}
+
+/* The entry for key, made (from a stale entry, or the evictable one used
+ * longest ago) when there is none; NULL when every entry is pinned. */
+static struct backoff_slot *
+slot_for(struct backoff *b, const uint8_t key[KEY_LEN], double now)
+{
+	struct backoff_slot *s = find(b, key), *victim = NULL;
+
+	if (s != NULL && !stale(s, now))
+		return s;
+	if (s == NULL) {
+		for (size_t i = 0; i < b->nslots; i++) {
+			struct backoff_slot *c = &b->slots[i];
+			if (stale(c, now)) {
+				victim = c;
+				break;
+			}
+			if (evictable(c, now) &&
+			    (victim == NULL || c->last < victim->last))
+				victim = c;
+		}
+		if ((s = victim) == NULL)
+			return NULL;
+	}
+	memset(s, 0, sizeof *s);
+	memcpy(s->key, key, KEY_LEN);
+	return s;
+}
+
+static unsigned
+failures_within_window(const struct backoff_slot *s, double now)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < s->nrecent; i++)
+		if (now - s->recent[i] <= BACKOFF_WINDOW)
+			n++;
+	return n;
+}
+
+enum backoff_verdict
+backoff_begin(struct backoff *b, const struct net_addr *from, double now,
+    double *wait)
+{
+	uint8_t key[KEY_LEN];
+	struct backoff_slot *s;
+	unsigned limit;
+
+	*wait = 0;
+	if (b->nslots == 0)
+		return BACKOFF_GO;
+	make_key(from, key);
+	if ((s = slot_for(b, key, now)) == NULL) {
+		*wait = BACKOFF_RETRY;
+		return BACKOFF_FULL;
+	}
+	if (now < s->until) {
+		*wait = s->until - now;
+		return BACKOFF_BLOCKED;
+	}
+	limit = s->blocks > 0 ? 1 : BACKOFF_FREE - failures_within_window(s, now);
+	if (s->pending >= limit) {
+		*wait = BACKOFF_RETRY;
+		return BACKOFF_BUSY;
+	}
+	s->pending++;
+	s->last = now;
+	return BACKOFF_GO;
+}
+
+void
+backoff_end(struct backoff *b, const struct net_addr *from)
+{
+	uint8_t key[KEY_LEN];
+	struct backoff_slot *s;
+
+	make_key(from, key);
+	if ((s = find(b, key)) != NULL && s->pending > 0)
+		s->pending--;
 }
 
 double
 backoff_wait(const struct backoff *b, const struct net_addr *from, double now)
 {
-	uint8_t key[17];
+	uint8_t key[KEY_LEN];
 	const struct backoff_slot *s;
 
 	make_key(from, key);
@@ -76,25 +171,15 @@ backoff_wait(const struct backoff *b, const struct net_addr *from, double now)
 double
 backoff_failed(struct backoff *b, const struct net_addr *from, double now)
 {
-	uint8_t key[17];
+	uint8_t key[KEY_LEN];
 	struct backoff_slot *s;
 	double block;
 
 	if (b->nslots == 0)
 		return 0;
 	make_key(from, key);
-	if ((s = find(b, key)) == NULL || stale(s, now)) {
-		if (s == NULL) {
-			/* A free or stale slot, else the least recently used. */
-			s = &b->slots[0];
-			for (size_t i = 0; i < b->nslots && !stale(s, now); i++)
-				if (stale(&b->slots[i], now) ||
-				    b->slots[i].last < s->last)
-					s = &b->slots[i];
-		}
-		memset(s, 0, sizeof *s);
-		memcpy(s->key, key, 17);
-	}
+	if ((s = slot_for(b, key, now)) == NULL)
+		return 0;
 	s->recent[s->next] = now;
 	s->next = (s->next + 1) % BACKOFF_FREE;
 	if (s->nrecent < BACKOFF_FREE)
@@ -107,9 +192,9 @@ backoff_failed(struct backoff *b, const struct net_addr *from, double now)
 	block = BACKOFF_FIRST;
 	for (unsigned i = 0; i < s->blocks && block < BACKOFF_MAX; i++)
 		block *= 2;
-	s->blocks++;
 	if (block > BACKOFF_MAX)
 		block = BACKOFF_MAX;
+	s->blocks++;
 	s->until = now + block;
 	return block;
 }

@@ -597,16 +597,28 @@ submit_credentials(struct session *s, const struct vencrypt_plain *p)
 		session_abort(s, "out of memory");
 		return;
 	}
-	wait = backoff_wait(&srv->backoff, &s->peer_addr, ev_now(srv->loop));
-	if (wait > 0) {
+	switch (backoff_begin(&srv->backoff, &s->peer_addr, ev_now(srv->loop),
+	    &wait)) {
+	case BACKOFF_GO:
+		break;
+	case BACKOFF_BLOCKED:
 		session_refuse(s, "too many failed logins; try again later",
 		    "too many failed logins from this address: blocked for "
 		    "%.0f s more", wait + 0.5);
+		return;
+	case BACKOFF_BUSY:
+		session_refuse(s, "too many logins at once; try again later",
+		    "too many password checks under way from this address");
+		return;
+	case BACKOFF_FULL:
+		session_refuse(s, "server busy; try again later",
+		    "the failed-login table is full of blocked addresses");
 		return;
 	}
 	s->job = verify_job_new(s->svc->passwd, p->user, p->ulen, p->password,
 	    p->plen);
 	if (s->job == NULL) {
+		backoff_end(&srv->backoff, &s->peer_addr);
 		session_abort(s, "out of memory");
 		return;
 	}
@@ -614,6 +626,7 @@ submit_credentials(struct session *s, const struct vencrypt_plain *p)
 	s->job->arg = s;
 	s->hs->creds_at = ev_now(srv->loop);
 	if (verifier_submit(&srv->verifier, s->job) < 0) {
+		backoff_end(&srv->backoff, &s->peer_addr);
 		verify_job_free(s->job);
 		s->job = NULL;
 		session_refuse(s, "server busy; try again later",
@@ -634,6 +647,7 @@ read_credentials(struct session *s)
 	size_t need, got;
 	enum rfb_result r;
 	enum io_result io;
+	int spins = 0;
 
 	for (;;) {
 		r = vencrypt_parse_plain(hs->cred, hs->credlen, &p, &need);
@@ -642,8 +656,12 @@ read_credentials(struct session *s)
 		got = 0;
 		io = half_recv(&s->client, hs->cred + hs->credlen,
 		    need - hs->credlen, &got, &why);
-		if (io == IO_AGAIN)
+		if (io == IO_AGAIN) {
+			/* A record GnuTLS already holds never wakes the fd. */
+			if (half_pending(&s->client) > 0 && ++spins < 8)
+				continue;
 			return;
+		}
 		if (io == IO_EOF) {
 			session_abort(s, "client closed during credentials");
 			return;
@@ -681,6 +699,16 @@ password_checked(struct verify_job *job)
 
 	s->job = NULL;
 	verify_job_free(job);
+	if (r == PASSWD_OK && backoff_wait(&srv->backoff, &s->peer_addr,
+	    ev_now(srv->loop)) > 0) {
+		/* Blocked while this check ran: not even a right password. */
+		backoff_end(&srv->backoff, &s->peer_addr);
+		session_refuse(s, "too many failed logins; try again later",
+		    "too many failed logins from this address, blocked while "
+		    "the password was checked");
+		session_settle(s);
+		return;
+	}
 	switch (r) {
 	case PASSWD_OK:
 		if (allowed) {
@@ -708,6 +736,7 @@ password_checked(struct verify_job *job)
 		    "(out of memory, or libcrypt refused the hash)");
 		break;
 	}
+	backoff_end(&srv->backoff, &s->peer_addr);
 	session_settle(s);
 }
 
@@ -947,6 +976,11 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		session_refuse(s, "authentication failed",
 		    "authentication failed: %s", s->hs->auth_failure);
 		break;
+	case SESSION_PASSWORD_CHECK:
+		/* The client did its part: the checks are backed up. */
+		session_refuse(s, "server busy; try again later",
+		    "password check not done within the handshake timeout");
+		break;
 	default:
 		session_drop(s, "handshake timeout in state %s",
 		    state_names[s->state]);
@@ -1021,6 +1055,7 @@ session_close(struct session *s)
 	if (s->job != NULL) {
 		/* The worker may still be hashing with this generation's
 		 * password file: the job keeps it alive until it is back. */
+		backoff_end(&srv->backoff, &s->peer_addr);
 		verifier_cancel(&srv->verifier, s->job);
 		s->job->done = orphan_checked;
 		s->job->arg = s->cfg;

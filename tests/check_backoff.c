@@ -3,8 +3,9 @@
  * backoff.h: BACKOFF_FREE - 1 failures are free, the next one within
  * BACKOFF_WINDOW blocks for BACKOFF_FIRST, each further one doubles the
  * block up to BACKOFF_MAX, an address quiet for BACKOFF_FORGET starts
- * afresh, one key per source address, and a full table evicts the entry
- * used longest ago without ever growing.
+ * afresh, one key per source address (IPv6: per /64), checks under way
+ * count against the threshold, and a full table evicts the entry used
+ * longest ago, never a blocked or busy one, without ever growing.
  *
  * Times are whole or half seconds from T0, so every expected wait is exact
  * in a double.
@@ -321,8 +322,8 @@ START_TEST(test_full_table_evicts_least_recent)
 }
 END_TEST
 
-/* Many more addresses than slots: the table stays its size, and an
- * address blocked long ago makes room like any other. */
+/* Many more addresses than slots: the table stays its size; a blocked
+ * address keeps its place while blocked and makes room after. */
 START_TEST(test_full_table_never_grows)
 {
 	struct backoff b;
@@ -335,13 +336,115 @@ START_TEST(test_full_table_never_grows)
 	fail_free(&b, &blocked, BACKOFF_FREE - 1, T0);
 	ck_assert(backoff_failed(&b, &blocked, T0) == BACKOFF_FIRST);
 	for (int i = 0; i < 1000; i++) {
-		snprintf(text, sizeof text, "[2001:db8::%x]:1", i + 1);
+		snprintf(text, sizeof text, "[2001:db8:%x::1]:1", i + 1);
 		a = addr(text);
-		ck_assert(backoff_failed(&b, &a, T0 + 1 + i * 0.001) == 0);
+		ck_assert(backoff_failed(&b, &a, T0 + 1 + i * 0.0005) == 0);
 		ck_assert_ptr_eq(b.slots, slots);
 		ck_assert_uint_eq(b.nslots, 4);
 	}
-	ck_assert(backoff_wait(&b, &blocked, T0 + 1) == 0);
+	ck_assert(backoff_wait(&b, &blocked, T0 + 1.5) > 0);
+	/* once the block is over, four others push it out: it starts afresh */
+	for (int i = 0; i < 4; i++) {
+		snprintf(text, sizeof text, "10.9.0.%d:1", i + 1);
+		a = addr(text);
+		ck_assert(backoff_failed(&b, &a, T0 + 3 + i) == 0);
+	}
+	fail_free(&b, &blocked, BACKOFF_FREE - 1, T0 + 10);
+	backoff_destroy(&b);
+}
+END_TEST
+
+/* A table full of blocked addresses has no room: a new one must wait. */
+START_TEST(test_full_of_blocked)
+{
+	struct backoff b;
+	struct net_addr a = addr("10.8.0.1:1"), c = addr("10.8.0.2:1");
+	double wait;
+
+	ck_assert_int_eq(backoff_init(&b, 1), 0);
+	fail_free(&b, &a, BACKOFF_FREE - 1, T0);
+	ck_assert(backoff_failed(&b, &a, T0) == BACKOFF_FIRST);
+	ck_assert_int_eq(backoff_begin(&b, &c, T0 + 1, &wait), BACKOFF_FULL);
+	ck_assert(wait > 0);
+	ck_assert(backoff_failed(&b, &c, T0 + 1) == 0);   /* not recorded */
+	ck_assert(backoff_wait(&b, &a, T0 + 1) > 0);      /* a kept its block */
+	ck_assert_int_eq(backoff_begin(&b, &c, T0 + 3, &wait), BACKOFF_GO);
+	backoff_destroy(&b);
+}
+END_TEST
+
+/* ---- checks under way ---------------------------------------------------- */
+
+/* Guesses sent all at once cannot outrun the count. */
+START_TEST(test_checks_under_way_count)
+{
+	struct backoff b;
+	struct net_addr a = addr("192.0.2.9:1"), other = addr("192.0.2.10:1");
+	double wait;
+
+	ck_assert_int_eq(backoff_init(&b, 16), 0);
+	for (int i = 0; i < BACKOFF_FREE; i++)
+		ck_assert_int_eq(backoff_begin(&b, &a, T0, &wait), BACKOFF_GO);
+	ck_assert_int_eq(backoff_begin(&b, &a, T0, &wait), BACKOFF_BUSY);
+	ck_assert(wait == BACKOFF_RETRY);
+	/* another address is not affected */
+	ck_assert_int_eq(backoff_begin(&b, &other, T0, &wait), BACKOFF_GO);
+	backoff_end(&b, &other);
+	/* one fails: its place is taken by the failure, not freed */
+	ck_assert(backoff_failed(&b, &a, T0 + 1) == 0);
+	backoff_end(&b, &a);
+	ck_assert_int_eq(backoff_begin(&b, &a, T0 + 1, &wait), BACKOFF_BUSY);
+	/* one succeeds: its place is free again */
+	backoff_end(&b, &a);
+	ck_assert_int_eq(backoff_begin(&b, &a, T0 + 1, &wait), BACKOFF_GO);
+	/* the four left fail: the fifth failure blocks */
+	for (int i = 0; i < 3; i++) {
+		ck_assert(backoff_failed(&b, &a, T0 + 2) == 0);
+		backoff_end(&b, &a);
+	}
+	ck_assert(backoff_failed(&b, &a, T0 + 2) == BACKOFF_FIRST);
+	backoff_end(&b, &a);
+	ck_assert_int_eq(backoff_begin(&b, &a, T0 + 2, &wait), BACKOFF_BLOCKED);
+	ck_assert(wait == BACKOFF_FIRST);
+	/* after a block, one check at a time */
+	ck_assert_int_eq(backoff_begin(&b, &a, T0 + 5, &wait), BACKOFF_GO);
+	ck_assert_int_eq(backoff_begin(&b, &a, T0 + 5, &wait), BACKOFF_BUSY);
+	backoff_end(&b, &a);
+	ck_assert_int_eq(backoff_begin(&b, &a, T0 + 5, &wait), BACKOFF_GO);
+	backoff_end(&b, &a);
+	backoff_destroy(&b);
+}
+END_TEST
+
+/* An address with a check under way keeps its entry in a full table. */
+START_TEST(test_check_under_way_pins)
+{
+	struct backoff b;
+	struct net_addr a = addr("10.7.0.1:1"), c = addr("10.7.0.2:1");
+	double wait;
+
+	ck_assert_int_eq(backoff_init(&b, 1), 0);
+	ck_assert_int_eq(backoff_begin(&b, &a, T0, &wait), BACKOFF_GO);
+	ck_assert_int_eq(backoff_begin(&b, &c, T0, &wait), BACKOFF_FULL);
+	backoff_end(&b, &a);
+	ck_assert_int_eq(backoff_begin(&b, &c, T0, &wait), BACKOFF_GO);
+	backoff_end(&b, &c);
+	backoff_destroy(&b);
+}
+END_TEST
+
+/* IPv6 addresses count per /64. */
+START_TEST(test_ipv6_per_64)
+{
+	struct backoff b;
+	struct net_addr a = addr("[2001:db8::1]:1"), same = addr("[2001:db8::ffff:2]:2");
+	struct net_addr next = addr("[2001:db8:0:1::1]:1");
+
+	ck_assert_int_eq(backoff_init(&b, 16), 0);
+	fail_free(&b, &a, BACKOFF_FREE - 1, T0);
+	ck_assert(backoff_failed(&b, &same, T0) == BACKOFF_FIRST);
+	ck_assert(backoff_wait(&b, &a, T0) > 0);
+	ck_assert(backoff_wait(&b, &next, T0) == 0);
 	backoff_destroy(&b);
 }
 END_TEST
@@ -436,6 +539,10 @@ main(void)
 	tc = tcase_create("table");
 	tcase_add_test(tc, test_full_table_evicts_least_recent);
 	tcase_add_test(tc, test_full_table_never_grows);
+	tcase_add_test(tc, test_full_of_blocked);
+	tcase_add_test(tc, test_checks_under_way_count);
+	tcase_add_test(tc, test_check_under_way_pins);
+	tcase_add_test(tc, test_ipv6_per_64);
 	tcase_add_test(tc, test_stale_entry_reused_first);
 	tcase_add_test(tc, test_one_slot);
 	tcase_add_test(tc, test_zero_slots);
