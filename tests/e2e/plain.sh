@@ -154,7 +154,10 @@ stop_daemon
 start_daemon "$T/vencryptd.conf"
 NOCERT=$(port_of nocert)
 pids=()
-for i in 1 2 3 4 5; do
+FROM=$(($(wc -l <"$DAEMON_LOG") + 1))   # this daemon's lines only
+# Eight guesses at once: no more than five are ever checked, however they
+# race, the others are refused unchecked.
+for i in 1 2 3 4 5 6 7 8; do
 	"$PEERS/vtclient" --connect "127.0.0.1:$NOCERT" --timeout 15 "${CA[@]}" \
 		--subtype 262 --user alice --password "wrong-$i" >"$T/bad-$i.out" 2>&1 &
 	pids+=($!)
@@ -166,6 +169,10 @@ refused blocked '^security-result failed: too many failed logins; try again late
 	'refused: too many failed logins from this address: blocked for [0-9]+ s more; .*user "alice"' \
 	"$NOCERT" --subtype 262 --user alice --password pw-of-alice
 for p in "${pids[@]}"; do wait "$p" && fail "a wrong password was accepted"; done
+checked=$(tail -n +"$FROM" "$DAEMON_LOG" | grep -c 'refused: authentication failed: wrong password')
+[ "$checked" -eq 5 ] || fail "$checked of eight parallel guesses were checked, not 5"
+[ "$(grep -lE '^security-result failed: too many (logins at once|failed logins); try again later$' \
+	"$T"/bad-*.out | wc -l)" -eq 3 ] || fail "three parallel guesses were not refused unchecked"
 sleep 2.2
 ok after-block "$NOCERT" --subtype 262 --user alice --password pw-of-alice
 stop_daemon
