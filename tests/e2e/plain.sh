@@ -173,7 +173,15 @@ checked=$(tail -n +"$FROM" "$DAEMON_LOG" | grep -c 'refused: authentication fail
 [ "$checked" -eq 5 ] || fail "$checked of eight parallel guesses were checked, not 5"
 [ "$(grep -lE '^security-result failed: too many (logins at once|failed logins); try again later$' \
 	"$T"/bad-*.out | wc -l)" -eq 3 ] || fail "three parallel guesses were not refused unchecked"
-sleep 2.2
-ok after-block "$NOCERT" --subtype 262 --user alice --password pw-of-alice
+# When the block ends the right password works again; trying while it
+# lasts is refused unchecked and does not lengthen it.
+logs_in() {
+	login after-block "$NOCERT" --subtype 262 --user alice --password pw-of-alice \
+		--echo-check 4096
+	[ "$VT_RC" -eq 0 ]
+}
+wait_until 10 logs_in || fail "the right password is still refused after the block"
+expect_out after-block '^echo ok 4096$'
+log "ok: after-block"
 stop_daemon
 log "PASS"
