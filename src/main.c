@@ -267,6 +267,7 @@ main(int argc, char **argv)
 	struct config *cfg;
 	struct server srv;
 	struct ev_loop *loop;
+	int rc = 1;
 
 	parse_options(argc, argv, &o);
 	if (o.hash_password)
@@ -304,15 +305,15 @@ main(int argc, char **argv)
 	server_apply_log(&srv);
 	server_warn(cfg);
 	if (server_start(&srv) < 0)
-		return 1;
+		goto out;
 	if (o.ports_file != NULL && listeners_write_ports_file(&srv, o.ports_file) < 0) {
 		log_err("cannot write ports file %s", o.ports_file);
-		return 1;
+		goto out;
 	}
 	if (!o.foreground) {
 		if (detach(cfg->log_target) < 0) {
 			log_err("cannot detach");
-			return 1;
+			goto out;
 		}
 		ev_loop_fork(loop);    /* the child re-creates libev's kernel state */
 	}
@@ -320,10 +321,12 @@ main(int argc, char **argv)
 	    cfg->nservices);
 
 	server_run(&srv);
-
+	rc = 0;
+out:
 	server_destroy(&srv);
 	ev_loop_destroy(loop);
 	tls_global_deinit();
-	log_notice("stopped");
-	return 0;
+	if (rc == 0)
+		log_notice("stopped");
+	return rc;
 }

@@ -8,7 +8,7 @@ make_certs
 
 # The shipped example, pointed at our certificates.
 sed "s|/etc/pki/vencryptd|$PKI|" "$top_srcdir/man/vencryptd.conf.example" >"$T/example.conf"
-out=$("$VENCRYPTD" --check-config -c "$T/example.conf" 2>&1) ||
+out=$(vencryptd --check-config -c "$T/example.conf" 2>&1) ||
 	fail "the shipped example config fails --check-config: $out"
 [ "$out" = "configuration OK" ] || fail "unexpected output: $out"
 
@@ -16,7 +16,7 @@ out=$("$VENCRYPTD" --check-config -c "$T/example.conf" 2>&1) ||
 # a line matching REGEX.
 check_bad() {
 	local name=$1 want=$2 rc=0
-	"$VENCRYPTD" -t -c "$T/$name.conf" >"$T/$name.out" 2>&1 || rc=$?
+	vencryptd -t -c "$T/$name.conf" >"$T/$name.out" 2>&1 || rc=$?
 	[ $rc -eq 1 ] || fail "$name: --check-config exited $rc, not 1"
 	grep -Eq -- "$want" "$T/$name.out" || fail "$name: no line matching: $want"
 	grep -q 'configuration OK' "$T/$name.out" && fail "$name: said OK"
@@ -63,7 +63,7 @@ check_bad foreign "^$T/foreign.conf:[0-9]+: .*does not chain to the CA"
 write_config "$T/several.conf" 'backend = "nowhere";
     subtypes = [ "X509Nonsense" ];' 'limits = { max_clients = 0; };'
 sed -i '0,/^limits = { max_clients = 64.*$/{//d}' "$T/several.conf"
-"$VENCRYPTD" -t -c "$T/several.conf" >"$T/several.out" 2>&1 && fail "several: exit 0"
+vencryptd -t -c "$T/several.conf" >"$T/several.out" 2>&1 && fail "several: exit 0"
 [ "$(grep -c "^$T/several.conf:[0-9]*: " "$T/several.out")" -ge 3 ] ||
 	fail "several: not every error was reported"
 
@@ -74,7 +74,7 @@ check_bad syntax "^$T/syntax.conf:[0-9]+: "
 # X509Plain: a password file made with --hash-password, and one with a DES
 # hash on its second line, named with its line.
 for u in alice bob; do
-	printf 'pw-of-%s\n' "$u" | "$VENCRYPTD" --hash-password "$u" >>"$T/passwd" ||
+	printf 'pw-of-%s\n' "$u" | vencryptd --hash-password "$u" >>"$T/passwd" ||
 		fail "--hash-password $u failed"
 done
 { head -n 1 "$T/passwd"; echo 'bob:2b3vdo8n90Ggc'; } >"$T/des.passwd"
@@ -99,7 +99,7 @@ svc_line=$(grep -n 'name = "test"' "$T/open.conf" | cut -d: -f1)
 check_bad open "^$T/open.conf:$svc_line: service \"test\" lets any client in without a certificate or a password \(client_cert = \"none\" with X509None\)"
 write_config "$T/open-meant.conf" 'backend = "127.0.0.1:5901";
     client_cert = "none"; allow_unauthenticated = true;'
-"$VENCRYPTD" -t -c "$T/open-meant.conf" >"$T/open-meant.out" 2>&1 ||
+vencryptd -t -c "$T/open-meant.conf" >"$T/open-meant.out" 2>&1 ||
 	fail "allow_unauthenticated = true was still refused"
 [ "$(tail -n 1 "$T/open-meant.out")" = "configuration OK" ] ||
 	fail "open-meant: does not end with configuration OK"
@@ -109,7 +109,7 @@ log "ok: open-meant"
 
 # The daemon itself refuses to start on a bad config, and says why.
 rc=0
-"$VENCRYPTD" -F -c "$T/unknown.conf" >"$T/start.out" 2>&1 || rc=$?
+vencryptd -F -c "$T/unknown.conf" >"$T/start.out" 2>&1 || rc=$?
 [ $rc -eq 1 ] || fail "the daemon started (or exited $rc) with a bad config"
 grep -q "unknown.conf:$line: .*colour" "$T/start.out" || fail "the daemon did not name the error"
 
@@ -117,14 +117,14 @@ grep -q "unknown.conf:$line: .*colour" "$T/start.out" || fail "the daemon did no
 # than leave a supervisor waiting for it.
 write_config "$T/ports.conf" 'backend = "127.0.0.1:5901";'
 rc=0
-timeout 20 "$VENCRYPTD" -F -c "$T/ports.conf" --ports-file "$T/no/such/dir/ports" \
+timeout 20 $VENCRYPTD_WRAPPER "$VENCRYPTD" -F -c "$T/ports.conf" --ports-file "$T/no/such/dir/ports" \
 	>"$T/ports.out" 2>&1 || rc=$?
 [ $rc -eq 1 ] || fail "an unwritable ports file gave exit $rc, not 1"
 grep -q "cannot write ports file $T/no/such/dir/ports: No such file or directory" "$T/ports.out" ||
 	fail "the unwritable ports file was not named"
 
 # --version and --help
-"$VENCRYPTD" --version | grep -Eq '^vencryptd [0-9]+\.[0-9]+' || fail "--version"
-"$VENCRYPTD" --help | grep -q -- '--check-config' || fail "--help"
+vencryptd --version | grep -Eq '^vencryptd [0-9]+\.[0-9]+' || fail "--version"
+vencryptd --help | grep -q -- '--check-config' || fail "--help"
 
 log "PASS"

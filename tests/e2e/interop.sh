@@ -26,7 +26,7 @@ interop_setup() {
 	certs revoke revoked
 	local u
 	for u in alice carol; do
-		printf 'pw-of-%s\n' "$u" | "$VENCRYPTD" --hash-password "$u" >>"$T/passwd" ||
+		printf 'pw-of-%s\n' "$u" | vencryptd --hash-password "$u" >>"$T/passwd" ||
 			fail "--hash-password $u"
 	done
 

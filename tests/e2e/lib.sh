@@ -15,6 +15,12 @@ CERTTOOL_SCRIPT="$top_srcdir/certs/vencryptd-certs"
 # A wrapper for the daemon command, for example "valgrind --error-exitcode=99".
 VENCRYPTD_WRAPPER="${VENCRYPTD_WRAPPER:-}"
 
+# vencryptd ARGS...: the daemon command, through the wrapper when set.
+vencryptd() {
+	# shellcheck disable=SC2086
+	$VENCRYPTD_WRAPPER "$VENCRYPTD" "$@"
+}
+
 T=$(mktemp -d "${TMPDIR:-/tmp}/vencryptd-e2e.XXXXXX")
 PIDS=()
 TEST_NAME=$(basename "$0" .sh)
@@ -128,6 +134,8 @@ start_daemon() {
 	local ports="$T/daemon.ports"
 	DAEMON_LOG="$T/daemon.log"
 	rm -f "$ports"
+	# Not through the function: DAEMON_PID must be the daemon's (or
+	# its wrapper's) own PID, not a subshell's.
 	# shellcheck disable=SC2086
 	$VENCRYPTD_WRAPPER "$VENCRYPTD" -F -c "$conf" --ports-file "$ports" \
 		>>"$DAEMON_LOG" 2>&1 &

@@ -13,14 +13,14 @@ certs revoke revoked
 
 # The passwd file, made the way the manual says.
 for u in alice bob carol; do
-	printf 'pw-of-%s\n' "$u" | "$VENCRYPTD" --hash-password "$u" >>"$T/passwd" ||
+	printf 'pw-of-%s\n' "$u" | vencryptd --hash-password "$u" >>"$T/passwd" ||
 		fail "--hash-password $u failed"
 done
 grep -Eq '^alice:\$y\$' "$T/passwd" || fail "--hash-password did not print a yescrypt line"
 [ "$(wc -l <"$T/passwd")" -eq 3 ] || fail "--hash-password printed more than one line each"
-printf '' | "$VENCRYPTD" --hash-password dave >"$T/empty.out" 2>&1 &&
+printf '' | vencryptd --hash-password dave >"$T/empty.out" 2>&1 &&
 	fail "--hash-password accepted an empty password"
-printf 'pw\n' | "$VENCRYPTD" --hash-password " dave" >"$T/space.out" 2>&1 &&
+printf 'pw\n' | vencryptd --hash-password " dave" >"$T/space.out" 2>&1 &&
 	fail "--hash-password accepted a user name the passwd file would refuse"
 grep -q 'bad user name: user name begins or ends with a space' "$T/space.out" ||
 	fail "--hash-password did not say what is wrong with the user name"
@@ -42,7 +42,7 @@ services = (
     subtypes = [ "X509Plain" ]; client_cert = "none"; passwd_file = "$T/passwd"; }
 );
 CONF
-"$VENCRYPTD" -t -c "$T/vencryptd.conf" >"$T/check.out" 2>&1 || fail "--check-config refused the config"
+vencryptd -t -c "$T/vencryptd.conf" >"$T/check.out" 2>&1 || fail "--check-config refused the config"
 start_daemon "$T/vencryptd.conf"
 port_of() { awk -v s="$1" '$1 == s {print $2}' "$T/daemon.ports" | sed 's/.*://'; }
 BOTH=$(port_of both)

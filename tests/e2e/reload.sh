@@ -11,7 +11,7 @@ make_certs
 certs client alice --dn "CN=alice,O=Example,C=GB"
 certs client bob --dn "CN=bob,O=Example,C=GB"
 for u in alice bob carol; do
-	printf 'pw-of-%s\n' "$u" | "$VENCRYPTD" --hash-password "$u" >"$T/hash-$u" ||
+	printf 'pw-of-%s\n' "$u" | vencryptd --hash-password "$u" >"$T/hash-$u" ||
 		fail "--hash-password $u"
 done
 cat "$T/hash-alice" "$T/hash-bob" >"$T/passwd"
