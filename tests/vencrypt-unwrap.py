@@ -427,7 +427,7 @@ class Observed:
                                "first_bytes": self.data[:64].hex()} \
                     if self.data else None
                 self.done = True
-        except (Malformed, IndexError) as e:
+        except (Malformed, IndexError, ValueError, struct.error) as e:
             self.result = {"kind": "malformed", "error": str(e),
                            "first_bytes": self.data[:64].hex()}
             self.done = True
