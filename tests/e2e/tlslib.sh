@@ -9,13 +9,17 @@
 UNWRAP="$top_srcdir/tests/vencrypt-unwrap.py"
 PYTHON=/usr/bin/python3
 
+# Where the server certificates say the CRL is published (a scanner
+# looks for it; nothing fetches it here).
+CRL_URL=http://localhost/ca-crl.pem
+
 # The same CA layout as make_certs, with RSA keys (3072 bits), in DIR.
 make_rsa_certs() {
 	local dir=$1
 	"$CERTTOOL_SCRIPT" -d "$dir" init-ca --cn "Test RSA CA" --key-type rsa \
 		>>"$T/certs.log" 2>&1 || fail "RSA CA"
 	"$CERTTOOL_SCRIPT" -d "$dir" server localhost --ip 127.0.0.1 --key-type rsa \
-		>>"$T/certs.log" 2>&1 || fail "RSA server certificate"
+		--crl-url "$CRL_URL" >>"$T/certs.log" 2>&1 || fail "RSA server certificate"
 }
 
 # What the "rsa" service (and the scanned "ecdsa" one) asks of a client:
@@ -29,6 +33,7 @@ PLAIN_AUTH="subtypes = [ \"X509Plain\" ]; client_cert = \"optional\"; passwd_fil
 # and PLAIN_AUTH.
 start_tls_services() {
 	make_certs
+	certs server localhost --ip 127.0.0.1 --ip ::1 --crl-url "$CRL_URL" --force
 	make_rsa_certs "$T/rsa-pki"
 	printf 'pw-of-alice\n' | "$VENCRYPTD" --hash-password alice >"$T/passwd" ||
 		fail "--hash-password failed"
