@@ -11,6 +11,16 @@
 
 #define TLS_RECORD_MAX 16384
 
+/* Why a TLS call failed; for a failed socket call, the system's reason
+ * (errno as the call left it). */
+static const char *
+tls_why(ssize_t r)
+{
+	if ((r == GNUTLS_E_PULL_ERROR || r == GNUTLS_E_PUSH_ERROR) && errno != 0)
+		return strerror(errno);
+	return gnutls_strerror((int)r);
+}
+
 size_t
 half_pending(const struct half *h)
 {
@@ -34,7 +44,7 @@ half_recv(struct half *h, void *dst, size_t cap, size_t *got,
 			return IO_AGAIN;
 		if (!gnutls_error_is_fatal((int)n))
 			return IO_AGAIN;   /* e.g. a warning alert: nothing to deliver */
-		*why = gnutls_strerror((int)n);
+		*why = tls_why(n);
 		return IO_ERROR;
 	}
 	for (;;) {
@@ -74,7 +84,7 @@ half_send(struct half *h, const uint8_t *p, size_t len, size_t *sent,
 			h->tls_inflight = n;
 			return IO_AGAIN;
 		}
-		*why = gnutls_strerror((int)r);
+		*why = tls_why(r);
 		return IO_ERROR;
 	}
 	for (;;) {

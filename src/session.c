@@ -744,7 +744,7 @@ static void
 tls_handshake_step(struct session *s)
 {
 	const char *why = NULL;
-	int ret;
+	int ret, err;
 
 	/* The subtype ack goes out in clear before the first record. */
 	if (!buf_empty(&s->client.out)) {
@@ -758,8 +758,19 @@ tls_handshake_step(struct session *s)
 			return;
 	}
 	ret = gnutls_handshake(s->tls);
+	err = errno;
 	if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED)
 		return;
+	/* The client went away: said like the same in the clear. */
+	if (ret == GNUTLS_E_PREMATURE_TERMINATION) {
+		session_abort(s, "client closed during %s", state_names[s->state]);
+		return;
+	}
+	if (ret == GNUTLS_E_PULL_ERROR || ret == GNUTLS_E_PUSH_ERROR) {
+		session_abort(s, "client error during %s: %s",
+		    state_names[s->state], strerror(err));
+		return;
+	}
 	if (ret < 0) {
 		if (gnutls_error_is_fatal(ret)) {
 			/* Best effort: tell the client in an alert. */
