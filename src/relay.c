@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "relay.h"
+#include "server.h"
 
 #define TLS_RECORD_MAX 16384
 
@@ -112,6 +113,7 @@ half_flush(struct half *h, struct buf_pool *pool, const char **why)
 		if (r != IO_OK)
 			return r;
 		buf_consume(&h->out, pool, sent);
+		h->since = ev_now(h->s->srv->loop);
 	}
 	return IO_OK;
 }
@@ -121,6 +123,8 @@ relay_pump(struct half *h, struct buf_pool *pool, const char **why)
 {
 	struct buf *dst = &h->peer->out;
 
+	if (buf_empty(dst))
+		h->peer->since = ev_now(h->s->srv->loop);
 	while (buf_room(dst) > 0) {
 		size_t avail, got = 0;
 		uint8_t *p = buf_reserve(dst, pool, &avail);
