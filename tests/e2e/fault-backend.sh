@@ -24,8 +24,7 @@ good_client_works
 fault() {
 	local mode=$1 said=$2 logged=$3
 	shift 3
-	expect_no_sessions
-	: >"$DAEMON_LOG"
+	fresh_log
 	backend_mode "$mode"
 	vt "$mode" "${GOOD[@]}" --echo-check 1000 "$@"
 	[ "$VT_RC" -eq 1 ] || fail "$mode: the client exited $VT_RC, not 1"
@@ -91,7 +90,7 @@ fault huge-name '^server-init 64x48 name-length=2147483647$' \
 # Refused: nothing listens on the backend's address, then it is back.
 kill "$backend_pid"
 wait "$backend_pid" 2>/dev/null || true
-: >"$DAEMON_LOG"
+fresh_log
 vt down "${GOOD[@]}" --echo-check 1000
 expect_out down "$UNAVAILABLE"
 expect_log "refused: backend $BE refused the connection: Connection refused; $PEER"

@@ -66,8 +66,7 @@ log "ok: reset at every offset"
 relay_then_kill() {
 	local name=$1
 	shift
-	expect_no_sessions
-	: >"$DAEMON_LOG"
+	fresh_log
 	"$PEERS/vtclient" --connect "127.0.0.1:$DAEMON_PORT" --timeout 60 "${GOOD[@]}" \
 		"$@" >"$T/$name.out" 2>&1 &
 	local pid=$!

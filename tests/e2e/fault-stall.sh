@@ -42,7 +42,7 @@ log "ok: idle for $((STALL + 2)) s"
 
 # ---- a client that never reads -------------------------------------------------
 backend_mode stream
-: >"$DAEMON_LOG"
+fresh_log
 vt stalled "${GOOD[@]}" --stall --timeout 30
 [ "$VT_RC" -eq 0 ] || fail "the stalled client was not let go"
 after=$(sed -n 's/^stall ended by the server after=//p' "$T/stalled.out")
@@ -57,7 +57,7 @@ log "ok: a client stalled, let go after $after s"
 
 # ---- a backend that never reads ------------------------------------------------
 backend_mode deaf
-: >"$DAEMON_LOG"
+fresh_log
 vt deaf "${GOOD[@]}" --send 1000000000 --expect 0 --timeout 30
 [ "$VT_RC" -eq 1 ] || fail "the client sending to a stalled backend exited $VT_RC"
 expect_out deaf '^stream SHORT sent=[0-9]+$'
@@ -69,7 +69,7 @@ log "ok: a backend stalled"
 
 # ---- many stalled clients: memory ----------------------------------------------
 backend_mode stream
-: >"$DAEMON_LOG"
+fresh_log
 base=$(vm_kib "$DAEMON_PID" VmRSS)
 stalled=()
 for i in $(seq "$CLIENTS"); do

@@ -251,3 +251,9 @@ expect_no_sessions() {
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # vm_kib PID FIELD: a /proc/PID/status memory figure (VmRSS, VmHWM) in KiB.
 vm_kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
+# fresh_log: once every session has ended, empty the daemon log, so what
+# follows is checked on its own lines.
+fresh_log() {
+	expect_no_sessions
+	: >"$DAEMON_LOG"
+}
