@@ -13,11 +13,13 @@
 #define TLS_RECORD_MAX 16384
 
 /* Why a TLS call failed; for a failed socket call, the system's reason
- * (errno as the call left it). */
+ * (errno as the call left it).  A send that meets a reset fails as a
+ * premature termination. */
 static const char *
 tls_why(ssize_t r)
 {
-	if ((r == GNUTLS_E_PULL_ERROR || r == GNUTLS_E_PUSH_ERROR) && errno != 0)
+	if ((r == GNUTLS_E_PULL_ERROR || r == GNUTLS_E_PUSH_ERROR ||
+	    r == GNUTLS_E_PREMATURE_TERMINATION) && errno != 0)
 		return strerror(errno);
 	return gnutls_strerror((int)r);
 }

@@ -90,7 +90,7 @@ VANISH_WHEN='^security-result ok$'
 relay_then_kill busy --send 4000000000 --expect 0
 expect_log "closed: client (closed|error: Connection reset by peer); $PEER"
 good_client_works
-log "ok: killed while sending"
+log "ok: killed while sending ($(grep -o 'closed: client [^;]*' "$DAEMON_LOG" | head -n 1))"
 
 stop_daemon
 log "PASS"
