@@ -11,7 +11,7 @@
  *
  *   done count=2000 greeted=2000 closed=2000 first=10.012 last=10.873
  *
- * (first and last: the seconds from a connection's greeting to its close).
+ * (first and last: the seconds from a connection's connect to its close).
  *
  * Exit status: 0 when the server closed every connection, 1 when the
  * --timeout came first or a connection failed, 2 on a usage or internal
@@ -49,7 +49,7 @@ struct conn {
 	int fd;
 	enum conn_state state;
 	size_t got;            /* of the server's version */
-	int64_t greeted_ms;    /* when the version arrived */
+	int64_t connected_ms;
 };
 
 /* What connection i sends once greeted (with --greeting mixed). */
@@ -143,7 +143,7 @@ raise_fd_limit(uint64_t need)
 static void
 conn_closed(struct conn *c, int64_t now, double *first, double *last, uint64_t *closed)
 {
-	double after = (double)(now - c->greeted_ms) / 1000.0;
+	double after = (double)(now - c->connected_ms) / 1000.0;
 
 	close(c->fd);
 	c->fd = -1;
@@ -179,7 +179,6 @@ conn_read(struct conn *c, size_t i, uint64_t *greeted)
 		size_t k = opt.mixed ? i % (sizeof(greetings) / sizeof(greetings[0])) : 0;
 
 		c->state = FL_HOLD;
-		c->greeted_ms = tu_now_ms();
 		++*greeted;
 		if (greetings[k].len > 0 &&
 		    send(c->fd, greetings[k].bytes, greetings[k].len, MSG_NOSIGNAL) !=
@@ -228,6 +227,7 @@ main(int argc, char **argv)
 			return EXIT_TIMEOUT;
 		}
 		conns[i].state = FL_VERSION;
+		conns[i].connected_ms = tu_now_ms();
 	}
 	printf("connected %llu\n", (unsigned long long)opt.count);
 
@@ -259,7 +259,6 @@ main(int argc, char **argv)
 				if (c->state == FL_VERSION) {
 					printf("closed-before-version %zu\n", which[k]);
 					rc = EXIT_TIMEOUT;
-					c->greeted_ms = now;
 				}
 				conn_closed(c, now, &first, &last, &closed);
 			}
