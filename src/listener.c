@@ -91,7 +91,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				continue;
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 			    errno == ENOMEM) {
-				log_warn("accept on %s paused, looking again every "
+				log_warn("accept on service %s paused, looking again every "
 				    "%.0f s", l->svc->name, EMFILE_BACKOFF);
 				srv->accept_retry.repeat = EMFILE_BACKOFF;
 				ev_timer_again(loop, &srv->accept_retry);

@@ -37,7 +37,7 @@ fresh_log
 	--timeout 100 >"$T/hold.out" 2>&1 &
 hold=$!
 PIDS+=($hold)
-expect_log 'warning: accept on test paused, looking again every 1 s: Too many open files'
+expect_log 'warning: accept on service test paused, looking again every 1 s: Too many open files'
 started=$(grep -c ': connection from ' "$DAEMON_LOG")
 log "$started sessions started before accepting paused"
 [ "$started" -eq "$room" ] ||
@@ -63,8 +63,8 @@ grep -q 'server-version' "$T/waiting.out" && fail "a client was served with no d
 [ "$(grep -c ': connection from ' "$DAEMON_LOG")" -eq "$started" ] ||
 	fail "sessions were started with no descriptor to spare"
 # One warning, and no claim to have resumed while nothing is free.
-[ "$(grep -c 'accept on test paused' "$DAEMON_LOG")" -eq 1 ] ||
-	fail "accept paused $(grep -c 'accept on test paused' "$DAEMON_LOG") times, not once"
+[ "$(grep -c 'accept on service test paused' "$DAEMON_LOG")" -eq 1 ] ||
+	fail "accept paused $(grep -c 'accept on service test paused' "$DAEMON_LOG") times, not once"
 grep -q 'accepting resumed' "$DAEMON_LOG" && fail "accepting resumed with no descriptor free"
 
 # The held connections go: the waiting client is served.
