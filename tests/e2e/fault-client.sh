@@ -28,16 +28,19 @@ PEER='peer 127\.0\.0\.1:[0-9]+, service test'
 	>"$T/resets.out" 2>&1 || fail "the reset loop failed"
 line=$(grep '^reset-loop ok ' "$T/resets.out") || fail "the reset loop did not finish"
 log "$line"
-# shellcheck disable=SC2086
-eval "$(echo "${line#reset-loop ok }" | tr ' ' '\n' | sed 's/^/loop_/')"
+loop_offsets=$(field "$line" offsets)
+loop_connections=$(field "$line" connections)
+loop_preamble=$(field "$line" preamble)
+loop_tls=$(field "$line" tls)
+loop_credentials=$(field "$line" credentials)
 [ "$loop_preamble" -eq 19 ] || fail "the clear-text preamble was $loop_preamble bytes, not 12+1+2+4"
 # The loop stops at the first N at which the last connection's credentials
 # fit whole; the TLS flight differs by a byte or two between connections
 # (the length of an ECDSA signature varies).
 whole=$((loop_preamble + loop_tls + loop_credentials))
-[ "$loop_offsets" -ge "$whole" ] && [ "$loop_offsets" -le $((whole + 8)) ] ||
+{ [ "$loop_offsets" -ge "$whole" ] && [ "$loop_offsets" -le $((whole + 8)) ]; } ||
 	fail "$loop_offsets offsets do not cover preamble, TLS and credentials ($whole bytes)"
-[ "$loop_tls" -gt 500 ] && [ "$loop_credentials" -gt 22 ] ||
+{ [ "$loop_tls" -gt 500 ] && [ "$loop_credentials" -gt 22 ]; } ||
 	fail "implausible TLS ($loop_tls) or credentials ($loop_credentials) sizes"
 
 # Every connection ends, each logged as the client's end in its state.
@@ -70,7 +73,7 @@ relay_then_kill() {
 	"$PEERS/vtclient" --connect "127.0.0.1:$DAEMON_PORT" --timeout 60 "${GOOD[@]}" \
 		"$@" >"$T/$name.out" 2>&1 &
 	local pid=$!
-	PIDS+=($pid)
+	PIDS+=("$pid")
 	wait_until 30 grep -q "$VANISH_WHEN" "$T/$name.out" || fail "$name: the client did not get going"
 	kill -KILL "$pid"
 	wait "$pid" 2>/dev/null

@@ -36,7 +36,7 @@ fresh_log
 "$PEERS/flood" --connect "127.0.0.1:$DAEMON_PORT" --count $((room + 10)) --greeting none \
 	--timeout 100 >"$T/hold.out" 2>&1 &
 hold=$!
-PIDS+=($hold)
+PIDS+=("$hold")
 expect_log 'warning: accept on service test paused, looking again every 1 s: Too many open files'
 started=$(grep -c ': connection from ' "$DAEMON_LOG")
 log "$started sessions started before accepting paused"
@@ -49,7 +49,7 @@ wait_until 10 grep -q "^greeted $started\$" "$T/hold.out" ||
 "$PEERS/vtclient" --connect "127.0.0.1:$DAEMON_PORT" --timeout 60 "${GOOD[@]}" \
 	--echo-check 1000 >"$T/waiting.out" 2>&1 &
 waiting=$!
-PIDS+=($waiting)
+PIDS+=("$waiting")
 
 # Paused, not spinning: over a few seconds the daemon uses next to no CPU.
 t0=$(cpu_ticks "$DAEMON_PID")

@@ -25,7 +25,7 @@ flood() {
 	"$PEERS/flood" --connect "127.0.0.1:$DAEMON_PORT" --count "$FLOOD" --greeting mixed \
 		--timeout $((DEADLINE * 4)) >"$T/$1.out" 2>&1 &
 	FLOOD_PID=$!
-	PIDS+=($FLOOD_PID)
+	PIDS+=("$FLOOD_PID")
 	wait_until 60 grep -q "^greeted $FLOOD\$" "$T/$1.out" ||
 		fail "$1: the daemon did not greet all $FLOOD connections"
 	log "$1: $FLOOD connections open and greeted"
@@ -47,12 +47,15 @@ reaped() {
 	local line
 	line=$(grep '^done ' "$T/$1.out") || fail "$1: no summary"
 	log "$1: $line"
-	eval "$(echo "${line#done }" | tr ' ' '\n' | sed 's/^/f_/')"
-	[ "$f_closed" -eq "$FLOOD" ] || fail "$1: $f_closed of $FLOOD closed"
-	awk -v a="$f_first" -v d="$DEADLINE" 'BEGIN { exit !(a >= d - 1) }' ||
-		fail "$1: a connection was closed after $f_first s, before the $DEADLINE s deadline"
-	awk -v a="$f_last" -v d="$DEADLINE" 'BEGIN { exit !(a <= d + 20) }' ||
-		fail "$1: a connection was closed only after $f_last s"
+	local closed first last
+	closed=$(field "$line" closed)
+	first=$(field "$line" first)
+	last=$(field "$line" last)
+	[ "$closed" -eq "$FLOOD" ] || fail "$1: $closed of $FLOOD closed"
+	awk -v a="$first" -v d="$DEADLINE" 'BEGIN { exit !(a >= d - 1) }' ||
+		fail "$1: a connection was closed after $first s, before the $DEADLINE s deadline"
+	awk -v a="$last" -v d="$DEADLINE" 'BEGIN { exit !(a <= d + 20) }' ||
+		fail "$1: a connection was closed only after $last s"
 	expect_no_sessions 30
 	local n state
 	n=$(grep -c ': refused: handshake timeout in state ' "$DAEMON_LOG")

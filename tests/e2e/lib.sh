@@ -257,3 +257,5 @@ fresh_log() {
 	expect_no_sessions
 	: >"$DAEMON_LOG"
 }
+# field LINE NAME: the value of NAME=VALUE in a "key=value ..." line.
+field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
