@@ -51,7 +51,8 @@ wait_until 10 grep -q "^greeted $started\$" "$T/hold.out" ||
 waiting=$!
 PIDS+=("$waiting")
 
-# Paused, not spinning: over a few seconds the daemon uses next to no CPU.
+# Paused, not spinning: over a few seconds the daemon uses next to no CPU
+# (the sleep is the measuring window, not a wait for an event).
 t0=$(cpu_ticks "$DAEMON_PID")
 sleep "$WINDOW"
 t1=$(cpu_ticks "$DAEMON_PID")
