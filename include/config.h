@@ -93,6 +93,8 @@ struct config {
 	unsigned max_clients;       /* 1..1000000, default 1024 */
 	unsigned handshake_timeout; /* seconds, 1..3600, default 10 */
 	unsigned backend_timeout;   /* seconds, 1..3600, default 5 */
+	unsigned stall_timeout;     /* seconds, 1..3600, default 60: a relay
+	                             * side taking none of its queued bytes */
 	struct service *services;
 	size_t nservices;
 	char **files;           /* files named by @include: tls_settings.file

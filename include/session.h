@@ -53,6 +53,8 @@ struct half {
 	gnutls_session_t tls;   /* set once records flow on this fd */
 	size_t tls_inflight;    /* length handed to an interrupted record send */
 	int broken;             /* gone (closed, failed): nothing more goes to it */
+	ev_tstamp since;        /* while out holds bytes: when they were queued
+	                         * or the fd last took some (stall_timeout) */
 	uint64_t nread;         /* payload bytes read from this side */
 };
 

@@ -388,6 +388,8 @@ parse_limits(struct loader *ld, const config_setting_t *grp)
 			get_uint(ld, s, 1, 3600, &cfg->handshake_timeout);
 		else if (strcmp(name, "backend_timeout") == 0)
 			get_uint(ld, s, 1, 3600, &cfg->backend_timeout);
+		else if (strcmp(name, "stall_timeout") == 0)
+			get_uint(ld, s, 1, 3600, &cfg->stall_timeout);
 		else
 			unknown_key(ld, s, "in limits");
 	}
@@ -1028,6 +1030,7 @@ config_load(const char *path, struct config_errors *errs)
 	cfg->max_clients = 1024;
 	cfg->handshake_timeout = 10;
 	cfg->backend_timeout = 5;
+	cfg->stall_timeout = 60;
 
 	if ((fp = fopen(path, "r")) == NULL) {
 		ld_error(&ld, NULL, "cannot open: %s", strerror(errno));

@@ -4,6 +4,7 @@
  * sessions end (or after a short back-off), never spinning.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -18,7 +19,7 @@
 #include "session.h"
 
 #define ACCEPT_BURST 32         /* accepts per wake-up, fairness between listeners */
-#define EMFILE_BACKOFF 1.0      /* seconds before retrying after EMFILE */
+#define EMFILE_BACKOFF 1.0      /* seconds between looks for a free descriptor */
 
 static void
 listeners_watch(struct server *srv, int on)
@@ -41,11 +42,32 @@ may_accept(const struct server *srv)
 	    srv->nsessions < srv->cfg->max_clients;
 }
 
+/* Whether a descriptor could be had now (a duplicate, closed at once). */
+static bool
+descriptor_free(const struct server *srv)
+{
+	int fd;
+
+	if (srv->nlisteners == 0)
+		return true;
+	fd = fcntl(srv->listeners[0].fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return errno != EMFILE && errno != ENFILE;
+	close(fd);
+	return true;
+}
+
+/* Out of descriptors (or memory) a while ago: resume once there is one
+ * to spare, else look again later, quietly. */
 static void
 retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct server *srv = w->data;
 
+	if (!descriptor_free(srv)) {
+		ev_timer_again(loop, w);
+		return;
+	}
 	ev_timer_stop(loop, w);
 	if (may_accept(srv)) {
 		log_notice("accepting resumed (%u sessions)", srv->nsessions);
@@ -69,10 +91,10 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				continue;
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 			    errno == ENOMEM) {
-				log_warn("accept on %s paused for %.0f s",
-				    l->svc->name, EMFILE_BACKOFF);
-				ev_timer_set(&srv->accept_retry, EMFILE_BACKOFF, 0);
-				ev_timer_start(loop, &srv->accept_retry);
+				log_warn("accept on service %s paused, looking again every "
+				    "%.0f s", l->svc->name, EMFILE_BACKOFF);
+				srv->accept_retry.repeat = EMFILE_BACKOFF;
+				ev_timer_again(loop, &srv->accept_retry);
 				break;
 			}
 			if (errno != EAGAIN && errno != EWOULDBLOCK)

@@ -8,8 +8,21 @@
 #include <unistd.h>
 
 #include "relay.h"
+#include "server.h"
 
 #define TLS_RECORD_MAX 16384
+
+/* Why a TLS call failed; for a failed socket call, the system's reason
+ * (errno as the call left it).  A send that meets a reset fails as a
+ * premature termination. */
+static const char *
+tls_why(ssize_t r)
+{
+	if ((r == GNUTLS_E_PULL_ERROR || r == GNUTLS_E_PUSH_ERROR ||
+	    r == GNUTLS_E_PREMATURE_TERMINATION) && errno != 0)
+		return strerror(errno);
+	return gnutls_strerror((int)r);
+}
 
 size_t
 half_pending(const struct half *h)
@@ -34,7 +47,7 @@ half_recv(struct half *h, void *dst, size_t cap, size_t *got,
 			return IO_AGAIN;
 		if (!gnutls_error_is_fatal((int)n))
 			return IO_AGAIN;   /* e.g. a warning alert: nothing to deliver */
-		*why = gnutls_strerror((int)n);
+		*why = tls_why(n);
 		return IO_ERROR;
 	}
 	for (;;) {
@@ -74,7 +87,7 @@ half_send(struct half *h, const uint8_t *p, size_t len, size_t *sent,
 			h->tls_inflight = n;
 			return IO_AGAIN;
 		}
-		*why = gnutls_strerror((int)r);
+		*why = tls_why(r);
 		return IO_ERROR;
 	}
 	for (;;) {
@@ -102,6 +115,7 @@ half_flush(struct half *h, struct buf_pool *pool, const char **why)
 		if (r != IO_OK)
 			return r;
 		buf_consume(&h->out, pool, sent);
+		h->since = ev_now(h->s->srv->loop);
 	}
 	return IO_OK;
 }
@@ -111,6 +125,8 @@ relay_pump(struct half *h, struct buf_pool *pool, const char **why)
 {
 	struct buf *dst = &h->peer->out;
 
+	if (buf_empty(dst))
+		h->peer->since = ev_now(h->s->srv->loop);
 	while (buf_room(dst) > 0) {
 		size_t avail, got = 0;
 		uint8_t *p = buf_reserve(dst, pool, &avail);

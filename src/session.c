@@ -178,6 +178,53 @@ arm_timer(struct session *s, ev_tstamp at)
 	ev_timer_again(loop, &s->timer);
 }
 
+/* In the relay the timer runs only while a side has bytes queued for it,
+ * due when the bytes waiting longest will have waited stall_timeout.
+ * session_settle() starts it when it is off; timer_cb re-arms it, so no
+ * relay event touches it while it runs. */
+static void
+stall_arm(struct session *s)
+{
+	const struct half *halves[] = { &s->client, &s->backend };
+	ev_tstamp oldest = 0;
+
+	for (size_t i = 0; i < 2; i++)
+		if (wants_write(halves[i]) &&
+		    (oldest == 0 || halves[i]->since < oldest))
+			oldest = halves[i]->since;
+	if (oldest == 0)
+		ev_timer_stop(s->srv->loop, &s->timer);
+	else
+		arm_timer(s, oldest + s->cfg->stall_timeout);
+}
+
+/* The relay's timer is due: end the session if a side has taken none of
+ * the bytes queued for it for stall_timeout, else wait on. */
+static void
+stall_check(struct session *s)
+{
+	struct half *halves[] = { &s->client, &s->backend };
+	const struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	ev_tstamp now = ev_now(s->srv->loop);
+
+	for (size_t i = 0; i < 2; i++) {
+		struct half *h = halves[i];
+		if (!wants_write(h) || now - h->since < s->cfg->stall_timeout)
+			continue;
+		snprintf(s->reason, sizeof s->reason, "%s stalled: took none "
+		    "of %zu queued bytes in %u s", h->name, buf_len(&h->out),
+		    s->cfg->stall_timeout);
+		/* It would not take the kernel's queue either: closing with a
+		 * reset frees that at once too. */
+		(void)setsockopt(h->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+		h->broken = 1;
+		buf_release(&h->out, &s->srv->pool);
+		session_enter(s, SESSION_CLOSING);
+		return;
+	}
+	stall_arm(s);
+}
+
 void
 session_enter(struct session *s, enum session_state state)
 {
@@ -197,7 +244,7 @@ session_enter(struct session *s, enum session_state state)
 		arm_timer(s, deadline);
 		break;
 	case SESSION_RELAY:
-		ev_timer_stop(s->srv->loop, &s->timer);
+		stall_arm(s);
 		break;
 	case SESSION_CLOSING:
 		/* Bounded time to flush what is queued. */
@@ -744,7 +791,7 @@ static void
 tls_handshake_step(struct session *s)
 {
 	const char *why = NULL;
-	int ret;
+	int ret, err;
 
 	/* The subtype ack goes out in clear before the first record. */
 	if (!buf_empty(&s->client.out)) {
@@ -758,8 +805,19 @@ tls_handshake_step(struct session *s)
 			return;
 	}
 	ret = gnutls_handshake(s->tls);
+	err = errno;
 	if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED)
 		return;
+	/* The client went away: said like the same in the clear. */
+	if (ret == GNUTLS_E_PREMATURE_TERMINATION) {
+		session_abort(s, "client closed during %s", state_names[s->state]);
+		return;
+	}
+	if (ret == GNUTLS_E_PULL_ERROR || ret == GNUTLS_E_PUSH_ERROR) {
+		session_abort(s, "client error during %s: %s",
+		    state_names[s->state], strerror(err));
+		return;
+	}
 	if (ret < 0) {
 		if (gnutls_error_is_fatal(ret)) {
 			/* Best effort: tell the client in an alert. */
@@ -988,6 +1046,9 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	case SESSION_CLOSING:
 		session_abort(s, "flush timeout");
 		break;
+	case SESSION_RELAY:
+		stall_check(s);
+		break;
 	case SESSION_LINGER:
 		session_close(s);
 		return;
@@ -1007,6 +1068,8 @@ session_settle(struct session *s)
 		session_close(s);
 		return;
 	}
+	if (s->state == SESSION_RELAY && !ev_is_active(&s->timer))
+		stall_arm(s);
 	session_update_watchers(s);
 }
 
@@ -1024,6 +1087,7 @@ session_start_relay(struct session *s)
 	/* From here the counters are the session's payload, both ways. */
 	s->client.nread = 0;
 	s->backend.nread = hs->len;
+	s->client.since = s->backend.since = ev_now(s->srv->loop);
 	free(s->hs);
 	s->hs = NULL;
 	session_enter(s, SESSION_RELAY);

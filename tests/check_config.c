@@ -269,7 +269,7 @@ START_TEST(test_full_config)
 	    "  priority = \"SECURE128\";\n"
 	    "};\n"
 	    "limits = { max_clients = 500; handshake_timeout = 30;\n"
-	    "  backend_timeout = 7; };\n"
+	    "  backend_timeout = 7; stall_timeout = 120; };\n"
 	    "services = (\n"
 	    "  { name = \"desktop\";\n"
 	    "    listen = [ \"127.0.0.1:5900\",\n"
@@ -299,6 +299,7 @@ START_TEST(test_full_config)
 	ck_assert_uint_eq(cfg->max_clients, 500);
 	ck_assert_uint_eq(cfg->handshake_timeout, 30);
 	ck_assert_uint_eq(cfg->backend_timeout, 7);
+	ck_assert_uint_eq(cfg->stall_timeout, 120);
 
 	/* the global block, from cert_dir, with the CRL that exists there */
 	ck_assert_int_ne(asprintf(&p, "%s/ca-cert.pem", dir_a), -1);
@@ -384,6 +385,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg->max_clients, 1024);
 	ck_assert_uint_eq(cfg->handshake_timeout, 10);
 	ck_assert_uint_eq(cfg->backend_timeout, 5);
+	ck_assert_uint_eq(cfg->stall_timeout, 60);
 	ck_assert_str_eq(cfg->tls.ca_file, DEFAULT_CERT_DIR "/ca-cert.pem");
 	ck_assert_str_eq(cfg->tls.cert_file, DEFAULT_CERT_DIR "/server-cert.pem");
 	ck_assert_str_eq(cfg->tls.key_file, DEFAULT_CERT_DIR "/server-key.pem");
@@ -473,20 +475,22 @@ END_TEST
 START_TEST(test_limit_boundaries)
 {
 	load("limits = { max_clients = 1; handshake_timeout = 1;\n"
-	    "  backend_timeout = 1; };\n" GOOD_SVC);
+	    "  backend_timeout = 1; stall_timeout = 1; };\n" GOOD_SVC);
 	expect_loaded();
 	ck_assert_uint_eq(cfg->max_clients, 1);
 	ck_assert_uint_eq(cfg->handshake_timeout, 1);
 	ck_assert_uint_eq(cfg->backend_timeout, 1);
+	ck_assert_uint_eq(cfg->stall_timeout, 1);
 	teardown();
 	setup();
 
 	load("limits = { max_clients = 1000000; handshake_timeout = 3600;\n"
-	    "  backend_timeout = 3600; };\n" GOOD_SVC);
+	    "  backend_timeout = 3600; stall_timeout = 3600; };\n" GOOD_SVC);
 	expect_loaded();
 	ck_assert_uint_eq(cfg->max_clients, 1000000);
 	ck_assert_uint_eq(cfg->handshake_timeout, 3600);
 	ck_assert_uint_eq(cfg->backend_timeout, 3600);
+	ck_assert_uint_eq(cfg->stall_timeout, 3600);
 	teardown();
 	setup();
 
@@ -827,6 +831,8 @@ static const struct bad_case bad_cases[] = {
 	    "handshake_timeout", "\"handshake_timeout\" must be an integer" },
 	{ "limits = {\n backend_timeout = true;\n};\n" GOOD_SVC,
 	    "backend_timeout", "\"backend_timeout\" must be an integer" },
+	{ "limits = {\n stall_timeout = \"60\";\n};\n" GOOD_SVC,
+	    "stall_timeout", "\"stall_timeout\" must be an integer" },
 	{ "services = { name = \"x\"; };\n", "services",
 	    "\"services\" must be a list of groups ( { ... }, ... )" },
 	{ "services = [ \"x\" ];\n", "services",
@@ -888,6 +894,15 @@ static const struct bad_case bad_cases[] = {
 	{ "limits = {\n backend_timeout = 3601;\n};\n" GOOD_SVC,
 	    "backend_timeout",
 	    "\"backend_timeout\" must be between 1 and 3600, not 3601" },
+	{ "limits = {\n stall_timeout = 0;\n};\n" GOOD_SVC,
+	    "stall_timeout",
+	    "\"stall_timeout\" must be between 1 and 3600, not 0" },
+	{ "limits = {\n stall_timeout = 3601;\n};\n" GOOD_SVC,
+	    "stall_timeout",
+	    "\"stall_timeout\" must be between 1 and 3600, not 3601" },
+	{ "limits = {\n stall_timeout = -5;\n};\n" GOOD_SVC,
+	    "stall_timeout",
+	    "\"stall_timeout\" must be between 1 and 3600, not -5" },
 
 	/* log names */
 	{ "log = {\n level = \"verbose\";\n};\n" GOOD_SVC, "level",

@@ -3,10 +3,13 @@
  * end-to-end tests.
  *
  * It speaks the server side of the RFB handshake without encryption, then
- * behaves per --mode (echo, stream, silent, garbage, close-after-version,
- * huge-name). Every connection and its outcome is appended to --log, one
- * line each, so a test can assert what the backend saw. It serves any
- * number of connections from one poll() loop until SIGTERM or SIGINT.
+ * behaves per --mode: echo, stream, garbage, huge-name, reset-in-relay,
+ * or a negotiation cut short at one step, closed or stalled (see modes[]).
+ * With --mode-file the mode is read from that file at every accept, so a
+ * test can change it between connections. Every connection and its
+ * outcome is appended to --log, one line each, so a test can assert what
+ * the backend saw. It serves any number of connections from one poll()
+ * loop until SIGTERM or SIGINT.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -36,14 +39,55 @@
 #define LINGER_MS 2000
 #define HUGE_NAME_LEN UINT32_C(0x7fffffff)
 #define HUGE_NAME_SENT 65536
+#define SERVER_INIT_PART 12     /* bytes of a ServerInit cut in the middle */
+#define MODE_NAME_MAX 64
 
+/* What a connection does once None is agreed. */
 enum mode {
 	MODE_ECHO,
 	MODE_STREAM,
-	MODE_SILENT,
-	MODE_GARBAGE,
-	MODE_CLOSE_AFTER_VERSION,
-	MODE_HUGE_NAME
+	MODE_GARBAGE,          /* (instead of a negotiation) an HTTP error */
+	MODE_HUGE_NAME,        /* a ServerInit claiming a 2 GiB name */
+	MODE_RESET_IN_RELAY,   /* echo, then a reset after --reset-after bytes */
+	MODE_DEAF              /* read nothing more: the client's bytes pile up */
+};
+
+/* Where a negotiation may be cut short. */
+enum step {
+	STEP_NONE,
+	STEP_BEFORE_VERSION,   /* accepted, nothing sent */
+	STEP_AFTER_VERSION,    /* our version sent */
+	STEP_AFTER_TYPES,      /* the security types (3.3: the type) sent */
+	STEP_AFTER_RESULT,     /* None agreed, SecurityResult (3.8) sent */
+	STEP_IN_SERVER_INIT    /* ClientInit read, part of the ServerInit sent */
+};
+
+struct behaviour {
+	enum mode mode;
+	enum step cut;         /* where it stops, STEP_NONE: nowhere */
+	bool stall;            /* at cut: hold the connection, else close it */
+};
+
+static const struct {
+	const char *name;
+	struct behaviour b;
+} modes[] = {
+	{ "echo", { MODE_ECHO, STEP_NONE, false } },
+	{ "stream", { MODE_STREAM, STEP_NONE, false } },
+	{ "garbage", { MODE_GARBAGE, STEP_NONE, false } },
+	{ "huge-name", { MODE_HUGE_NAME, STEP_NONE, false } },
+	{ "reset-in-relay", { MODE_RESET_IN_RELAY, STEP_NONE, false } },
+	{ "deaf", { MODE_DEAF, STEP_NONE, false } },
+	{ "close-before-version", { MODE_ECHO, STEP_BEFORE_VERSION, false } },
+	{ "close-after-version", { MODE_ECHO, STEP_AFTER_VERSION, false } },
+	{ "close-after-types", { MODE_ECHO, STEP_AFTER_TYPES, false } },
+	{ "close-after-result", { MODE_ECHO, STEP_AFTER_RESULT, false } },
+	{ "close-in-server-init", { MODE_ECHO, STEP_IN_SERVER_INIT, false } },
+	{ "silent", { MODE_ECHO, STEP_BEFORE_VERSION, true } },
+	{ "stall-after-version", { MODE_ECHO, STEP_AFTER_VERSION, true } },
+	{ "stall-after-types", { MODE_ECHO, STEP_AFTER_TYPES, true } },
+	{ "stall-after-result", { MODE_ECHO, STEP_AFTER_RESULT, true } },
+	{ "stall-in-server-init", { MODE_ECHO, STEP_IN_SERVER_INIT, true } },
 };
 
 enum conn_state {
@@ -53,6 +97,7 @@ enum conn_state {
 	CS_ECHO,       /* sending back every byte received */
 	CS_STREAM,     /* sending one prng stream, verifying the other */
 	CS_DRAIN,      /* discarding input until the peer closes (or a deadline) */
+	CS_DEAF,       /* reading nothing at all */
 	CS_CLOSING     /* flushing output, then half-close and wait for EOF */
 };
 
@@ -63,6 +108,8 @@ struct conn {
 	uint8_t hdr[12]; /* the client's ProtocolVersion being collected */
 	size_t hdr_len;
 	int minor;       /* negotiated version: 3, 7 or 8 */
+	struct behaviour b;
+	uint64_t echoed; /* reset-in-relay: bytes echoed so far */
 	uint8_t *out;    /* pending output: out[out_off..out_len) */
 	size_t out_len, out_off, out_cap;
 	bool wr_shut;    /* CS_CLOSING: SHUT_WR done */
@@ -75,7 +122,9 @@ struct conn {
 };
 
 static struct {
-	enum mode mode;
+	struct behaviour b;
+	const char *mode_file;
+	uint64_t reset_after;
 	int minor;
 	uint8_t types[MAX_TYPES];
 	size_t ntypes;
@@ -83,7 +132,8 @@ static struct {
 	const char *reason;
 	int log_fd;
 } opt = {
-	.mode = MODE_ECHO,
+	.b = { MODE_ECHO, STEP_NONE, false },
+	.reset_after = 65536,
 	.minor = 8,
 	.types = { 1 },
 	.ntypes = 1,
@@ -204,6 +254,21 @@ start_closing(struct conn *c)
 	c->deadline_ms = 0;
 }
 
+/* True when c's negotiation stops at this step: it is then closing, or
+ * holding the connection while discarding what arrives. */
+static bool
+cut_at(struct conn *c, enum step at)
+{
+	if (c->b.cut != at)
+		return false;
+	blog("cut %u", c->id);
+	if (c->b.stall)
+		c->state = CS_DRAIN;
+	else
+		start_closing(c);
+	return true;
+}
+
 static void
 send_failure(struct conn *c)
 {
@@ -239,7 +304,13 @@ stream_check_done(struct conn *c)
 static void
 security_done(struct conn *c)
 {
-	if (opt.mode == MODE_STREAM) {
+	if (cut_at(c, STEP_AFTER_RESULT))
+		return;
+	if (c->b.mode == MODE_DEAF) {
+		c->state = CS_DEAF;
+		return;
+	}
+	if (c->b.mode == MODE_STREAM) {
 		c->state = CS_STREAM;
 		prng_init(&c->send_state, opt.send_seed);
 		prng_init(&c->expect_state, opt.expect_seed);
@@ -269,7 +340,12 @@ send_server_init(struct conn *c)
 	pf[10] = 16;           /* red shift */
 	pf[11] = 8;            /* green shift */
 	pf[12] = 0;            /* blue shift; 3 bytes padding follow */
-	if (opt.mode == MODE_HUGE_NAME) {
+	if (c->b.cut == STEP_IN_SERVER_INIT) {
+		out_append(c, si, SERVER_INIT_PART);
+		cut_at(c, STEP_IN_SERVER_INIT);
+		return;
+	}
+	if (c->b.mode == MODE_HUGE_NAME) {
 		uint8_t *fill = malloc(HUGE_NAME_SENT);
 
 		if (fill == NULL) {
@@ -337,6 +413,8 @@ handle_version(struct conn *c)
 
 		tu_put32(t, opt.types[0]);
 		out_append(c, t, 4);
+		if (cut_at(c, STEP_AFTER_TYPES))
+			return;
 		log_negotiated(c, opt.types[0]);
 		if (opt.types[0] == 1)
 			security_done(c);
@@ -349,6 +427,7 @@ handle_version(struct conn *c)
 	out_append(c, &n, 1);
 	out_append(c, opt.types, opt.ntypes);
 	c->state = CS_CHOICE;
+	cut_at(c, STEP_AFTER_TYPES);
 }
 
 static void
@@ -403,11 +482,12 @@ conn_feed(struct conn *c, const uint8_t *p, size_t n)
 		case CS_CLIENTINIT:
 			p++;
 			n--;
+			c->state = c->b.mode == MODE_HUGE_NAME ? CS_DRAIN : CS_ECHO;
 			send_server_init(c);
-			c->state = opt.mode == MODE_HUGE_NAME ? CS_DRAIN : CS_ECHO;
 			break;
 		case CS_ECHO:
 			out_append(c, p, n);
+			c->echoed += n;
 			n = 0;
 			break;
 		case CS_STREAM: {
@@ -427,6 +507,7 @@ conn_feed(struct conn *c, const uint8_t *p, size_t n)
 			break;
 		}
 		case CS_DRAIN:
+		case CS_DEAF:
 		case CS_CLOSING:
 			n = 0;
 			break;
@@ -452,6 +533,37 @@ stream_produce(struct conn *c)
 
 /* ---- connections --------------------------------------------------------- */
 
+static bool
+find_mode(const char *name, struct behaviour *out)
+{
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		if (strcmp(modes[i].name, name) == 0) {
+			*out = modes[i].b;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* --mode-file: its first line, when the file exists, is c's mode. */
+static void
+read_mode_file(struct conn *c)
+{
+	char name[MODE_NAME_MAX];
+	FILE *f;
+
+	if (opt.mode_file == NULL || (f = fopen(opt.mode_file, "r")) == NULL)
+		return;
+	if (fgets(name, sizeof(name), f) != NULL) {
+		name[strcspn(name, "\n")] = '\0';
+		if (find_mode(name, &c->b))
+			blog("mode %u %s", c->id, name);
+		else
+			blog("bad-mode %u %s", c->id, name);
+	}
+	fclose(f);
+}
+
 static struct conn **conns;
 static size_t nconns, conns_cap;
 
@@ -465,6 +577,17 @@ conn_close(size_t i)
 	free(c->out);
 	free(c);
 	conns[i] = conns[--nconns];
+}
+
+/* Close with a reset (RST) instead of an orderly FIN. */
+static void
+conn_reset(size_t i)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(conns[i]->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	blog("reset %u after %" PRIu64, conns[i]->id, conns[i]->echoed);
+	conn_close(i);
 }
 
 static void
@@ -495,31 +618,25 @@ conn_accept(int lfd, unsigned *next_id)
 		c->minor = opt.minor;
 		conns[nconns++] = c;
 		blog("connect %u", c->id);
+		c->b = opt.b;
+		read_mode_file(c);
 
 		char version[13];
 
 		snprintf(version, sizeof(version), "RFB 003.00%d\n", opt.minor);
-		switch (opt.mode) {
-		case MODE_SILENT:
-			c->state = CS_DRAIN;
-			break;
-		case MODE_GARBAGE: {
+		if (c->b.mode == MODE_GARBAGE) {
 			static const char http[] = "HTTP/1.1 400 Bad Request\r\n\r\n";
 
 			out_append(c, http, strlen(http));
 			c->state = CS_DRAIN;
 			c->deadline_ms = tu_now_ms() + GARBAGE_HOLD_MS;
-			break;
+			continue;
 		}
-		case MODE_CLOSE_AFTER_VERSION:
-			out_append(c, version, 12);
-			start_closing(c);
-			break;
-		default:
-			out_append(c, version, 12);
-			c->state = CS_VERSION;
-			break;
-		}
+		if (cut_at(c, STEP_BEFORE_VERSION))
+			continue;
+		out_append(c, version, 12);
+		c->state = CS_VERSION;
+		cut_at(c, STEP_AFTER_VERSION);
 	}
 }
 
@@ -601,6 +718,10 @@ conn_io(size_t i, short revents)
 				return false;
 			}
 			conn_feed(c, buf, (size_t)r);
+			if (c->b.mode == MODE_RESET_IN_RELAY && c->echoed >= opt.reset_after) {
+				conn_reset(i);
+				return false;
+			}
 		}
 	}
 	return true;
@@ -611,7 +732,7 @@ conn_events(const struct conn *c)
 {
 	short ev = 0;
 
-	if (!c->rd_eof &&
+	if (!c->rd_eof && c->state != CS_DEAF &&
 	    !(c->state == CS_ECHO && c->out_len - c->out_off >= ECHO_HIGH_WATER) &&
 	    !(c->state == CS_CLOSING && !c->wr_shut))
 		ev |= POLLIN;
@@ -653,10 +774,17 @@ usage(void)
 	fprintf(stderr,
 	    "usage: rfbbackend --listen ADDR [--ports-file FILE] [--log FILE]\n"
 	    "                  [--version 3.3|3.7|3.8] [--security LIST] [--mode MODE]\n"
+	    "                  [--mode-file FILE] [--reset-after N]\n"
 	    "                  [--send N --send-seed S --expect M --expect-seed T]\n"
 	    "                  [--reason TEXT] [--timeout SEC]\n"
 	    "  ADDR: 127.0.0.1:PORT, [::1]:PORT (PORT 0 = any) or unix:/path\n"
-	    "  MODE: echo (default), stream, silent, garbage, close-after-version, huge-name\n"
+	    "  MODE: echo (default), stream, garbage, huge-name, reset-in-relay, deaf,\n"
+	    "        silent, close-before-version, close-after-version,\n"
+	    "        close-after-types, close-after-result, close-in-server-init,\n"
+	    "        stall-after-version, stall-after-types, stall-after-result,\n"
+	    "        stall-in-server-init\n"
+	    "  --mode-file: the mode of each new connection, when FILE exists\n"
+	    "  --reset-after: reset-in-relay resets after N echoed bytes (65536)\n"
 	    "  LIST: comma-separated security types, default 1; 0 = send a failure\n"
 	    "  --timeout: lifetime in seconds (default 600), then exit 0\n");
 	exit(2);
@@ -672,6 +800,8 @@ main(int argc, char **argv)
 		{ "version", required_argument, NULL, 'V' },
 		{ "security", required_argument, NULL, 's' },
 		{ "mode", required_argument, NULL, 'm' },
+		{ "mode-file", required_argument, NULL, 'M' },
+		{ "reset-after", required_argument, NULL, 'R' },
 		{ "send", required_argument, NULL, 'n' },
 		{ "send-seed", required_argument, NULL, 'N' },
 		{ "expect", required_argument, NULL, 'e' },
@@ -715,19 +845,14 @@ main(int argc, char **argv)
 				usage();
 			break;
 		case 'm':
-			if (strcmp(optarg, "echo") == 0)
-				opt.mode = MODE_ECHO;
-			else if (strcmp(optarg, "stream") == 0)
-				opt.mode = MODE_STREAM;
-			else if (strcmp(optarg, "silent") == 0)
-				opt.mode = MODE_SILENT;
-			else if (strcmp(optarg, "garbage") == 0)
-				opt.mode = MODE_GARBAGE;
-			else if (strcmp(optarg, "close-after-version") == 0)
-				opt.mode = MODE_CLOSE_AFTER_VERSION;
-			else if (strcmp(optarg, "huge-name") == 0)
-				opt.mode = MODE_HUGE_NAME;
-			else
+			if (!find_mode(optarg, &opt.b))
+				usage();
+			break;
+		case 'M':
+			opt.mode_file = optarg;
+			break;
+		case 'R':
+			if (!tu_parse_u64(optarg, UINT64_MAX, &opt.reset_after))
 				usage();
 			break;
 		case 'n':

@@ -7,6 +7,11 @@
  * exchanges two deterministic byte streams or does ClientInit/ServerInit
  * and an echo check. Every wait is bounded by --timeout.
  *
+ * --stall stops reading once the SecurityResult is in and waits for the
+ * server to give up on it. --reset-each-offset runs the handshake again
+ * and again, resetting the connection (SO_LINGER 0) after exactly 0, 1,
+ * 2, ... bytes sent, until the next offset would complete it.
+ *
  * Exit status: 0 when everything asked for succeeded, 1 on a refusal, a
  * mismatch, a close or a timeout, 2 on a usage or internal error.
  */
@@ -23,6 +28,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -55,6 +65,8 @@ static struct {
 	uint64_t echo_n, echo_seed;
 	int64_t timeout_ms, hold_ms;
 	const char *resume_file;         /* echo, pause until it exists, echo */
+	bool stall;                      /* read nothing after the SecurityResult */
+	bool reset_each_offset;
 } opt = {
 	.servername = "localhost",
 	.priority = "NORMAL",
@@ -89,6 +101,68 @@ enum ch_res {
 
 static int64_t deadline_ms;
 static int64_t start_ms;
+static bool quiet;              /* --reset-each-offset: no step lines */
+
+/*
+ * --reset-each-offset: how many more bytes may be sent (-1: no limit).
+ * Writes are cut at the budget; once it is spent every write fails, and
+ * the final write (the credentials, or the subtype when there are none
+ * to send) is not made at all when it would fit whole.
+ */
+static struct {
+	int64_t left;
+	bool spent;             /* a write hit the budget */
+	bool final;             /* the next write is the final one */
+	bool complete;          /* the final write would have fitted */
+	uint64_t sent;          /* bytes sent on this connection */
+	uint64_t preamble;      /* of them, the clear-text RFB and VeNCrypt */
+	uint64_t handshake;     /* and the TLS handshake */
+	uint64_t final_len;     /* the final write's length, once complete */
+} budget = { .left = -1 };
+
+/* n cut to the budget; 0 (errno EPIPE) when nothing more may be sent. */
+static size_t
+budget_cut(size_t n)
+{
+	if (budget.left < 0)
+		return n;
+	if (budget.final && (int64_t)n <= budget.left) {
+		budget.complete = true;
+		budget.final_len = n;
+		errno = EPIPE;
+		return 0;
+	}
+	if ((int64_t)n > budget.left)
+		n = (size_t)budget.left;
+	if (n == 0) {
+		budget.spent = true;
+		errno = EPIPE;
+	}
+	return n;
+}
+
+static ssize_t
+budget_send(int fd, const void *buf, size_t n)
+{
+	ssize_t r;
+
+	if (n > 0 && (n = budget_cut(n)) == 0)
+		return -1;
+	r = send(fd, buf, n, MSG_NOSIGNAL);
+	if (r > 0) {
+		budget.sent += (uint64_t)r;
+		if (budget.left >= 0)
+			budget.left -= r;
+	}
+	return r;
+}
+
+/* GnuTLS's push: the same budget applies to records. */
+static ssize_t
+budget_push(gnutls_transport_ptr_t p, const void *buf, size_t n)
+{
+	return budget_send((int)(intptr_t)p, buf, n);
+}
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void server_cert_serial(gnutls_session_t s);
@@ -98,6 +172,8 @@ say(const char *fmt, ...)
 {
 	va_list ap;
 
+	if (quiet)
+		return;
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
@@ -173,7 +249,7 @@ chan_send(struct chan *c, const void *buf, size_t n, size_t *done)
 	if (c->tls != NULL)
 		r = gnutls_record_send(c->tls, buf, n);
 	else
-		r = send(c->fd, buf, n, MSG_NOSIGNAL);
+		r = budget_send(c->fd, buf, n);
 	if (r > 0) {
 		*done = (size_t)r;
 		return CH_OK;
@@ -573,12 +649,41 @@ run_hold(struct chan *c)
 	return 0;
 }
 
+/* --stall: read nothing more, and wait for the server to end the
+ * connection (a FIN or a reset, seen without reading). */
+static int
+run_stall(struct chan *c)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLRDHUP };
+	int64_t since = tu_now_ms();
+
+	say("stalling");
+	for (;;) {
+		int r = poll(&pfd, 1, tu_poll_timeout(deadline_ms));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			say("timeout");
+			return EXIT_REFUSED;
+		}
+		if (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))
+			break;
+	}
+	say("stall ended by the server after=%.3f",
+	    (double)(tu_now_ms() - since) / 1000.0);
+	return 0;
+}
+
 /* After the SecurityResult: streams, or ClientInit/ServerInit and an echo check. */
 static int
 run_session(struct chan *c)
 {
 	enum ch_res r;
 	int rc = 0;
+
+	if (opt.stall)
+		return run_stall(c);
 
 	if (opt.stream) {
 		struct duplex d = {
@@ -741,6 +846,7 @@ tls_handshake(struct chan *c, gnutls_certificate_credentials_t cred, gnutls_sess
 	gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_NEW_SESSION_TICKET,
 	    GNUTLS_HOOK_POST, ticket_hook);
 	gnutls_transport_set_int(s, c->fd);
+	gnutls_transport_set_push_function(s, budget_push);
 	for (;;) {
 		ret = gnutls_handshake(s);
 		if (ret == 0)
@@ -764,7 +870,7 @@ tls_handshake(struct chan *c, gnutls_certificate_credentials_t cred, gnutls_sess
 	}
 	c->tls = s;
 
-	char *desc = gnutls_session_get_desc(s);
+	char *desc = quiet ? NULL : gnutls_session_get_desc(s);
 
 	if (desc != NULL) {
 		fprintf(stderr, "vtclient: %s\n", desc);
@@ -898,6 +1004,7 @@ usage(void)
 	    "                [--resume-file FILE (with --echo-check: echo, wait for FILE, echo)]\n"
 	    "                [--send N --send-seed S --expect M --expect-seed T]\n"
 	    "                [--echo-check N] [--echo-seed S] [--timeout SEC] [--hold SEC]\n"
+	    "                [--stall] [--reset-each-offset (with --subtype 259|262)]\n"
 	    "  ADDR: 127.0.0.1:PORT, [::1]:PORT or unix:/path\n");
 	exit(EXIT_INTERNAL);
 }
@@ -925,6 +1032,8 @@ parse_args(int argc, char **argv)
 		{ "nul-in", required_argument, NULL, 'Z' },
 		{ "resume-file", required_argument, NULL, 'R' },
 		{ "silent", no_argument, NULL, 'z' },
+		{ "stall", no_argument, NULL, 'T' },
+		{ "reset-each-offset", no_argument, NULL, 'O' },
 		{ "send", required_argument, NULL, 'n' },
 		{ "send-seed", required_argument, NULL, 'N' },
 		{ "expect", required_argument, NULL, 'e' },
@@ -971,6 +1080,8 @@ parse_args(int argc, char **argv)
 			break;
 		}
 		case 'z': opt.silent = true; break;
+		case 'T': opt.stall = true; break;
+		case 'O': opt.reset_each_offset = true; break;
 		case 'y':
 			if (!tu_parse_u64(optarg, 255, &v))
 				usage();
@@ -1127,13 +1238,97 @@ run(struct chan *c, gnutls_certificate_credentials_t cred, gnutls_session_t *ses
 
 	if ((rc = run_vencrypt(c, &subtype)) != 0)
 		return rc;
+	budget.preamble = budget.sent;
 	if ((rc = tls_handshake(c, cred, session)) != 0)
 		return rc;
+	budget.handshake = budget.sent - budget.preamble;
+	budget.final = true;
 	if ((subtype == 259 || subtype == 262) && (rc = send_plain(c)) != 0)
 		return rc;
 	if ((rc = read_security_result(c)) != 0)
 		return rc;
 	return run_session(c);
+}
+
+/*
+ * Abort a connection: a reset, not a FIN.  An abortive close drops what
+ * the kernel has not transmitted yet, so first wait (briefly) until every
+ * byte written has left; false if they did not.
+ */
+static bool
+reset_close(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	int64_t until = tu_now_ms() + 2000;
+	int unsent = 0;
+
+	while (ioctl(fd, SIOCOUTQNSD, &unsent) == 0 && unsent > 0 &&
+	    tu_now_ms() < until)
+		usleep(1000);
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+	return unsent == 0;
+}
+
+/*
+ * --reset-each-offset: the whole handshake, cut by a reset after exactly
+ * N bytes for N = 0, 1, 2, ... until the credentials would go out whole.
+ * Every cut must come from the budget, never from the server.
+ */
+static int
+run_reset_loop(const struct tu_addr *addr, gnutls_certificate_credentials_t cred)
+{
+	int64_t n;
+
+	if (opt.subtype != 259 && opt.subtype != 262) {
+		fprintf(stderr, "vtclient: --reset-each-offset needs --subtype 259 or 262\n");
+		return EXIT_INTERNAL;
+	}
+	quiet = true;
+	for (n = 0;; n++) {
+		gnutls_session_t session = NULL;
+		struct chan c = { .fd = -1 };
+
+		budget.left = n;
+		budget.spent = budget.final = budget.complete = false;
+		budget.sent = 0;
+		if ((c.fd = tu_connect(addr, deadline_ms)) < 0) {
+			printf("reset-loop offset %" PRId64 ": connect-error: %s\n", n,
+			    strerror(errno));
+			return EXIT_REFUSED;
+		}
+		/* Every write leaves at once, not held back by Nagle. */
+		int one = 1;
+
+		setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		int rc = run(&c, cred, &session);
+		bool all_out = reset_close(c.fd);
+
+		if (session != NULL)
+			gnutls_deinit(session);
+		if (!all_out) {
+			printf("reset-loop offset %" PRId64 ": bytes still unsent "
+			    "after 2 s\n", n);
+			return EXIT_REFUSED;
+		}
+		if (budget.complete)
+			break;
+		if (!budget.spent || budget.sent != (uint64_t)n) {
+			printf("reset-loop offset %" PRId64 ": the handshake ended "
+			    "after %" PRIu64 " bytes sent (exit %d), not at the cut\n",
+			    n, budget.sent, rc);
+			return EXIT_REFUSED;
+		}
+		if (tu_now_ms() > deadline_ms) {
+			printf("reset-loop offset %" PRId64 ": timeout\n", n);
+			return EXIT_REFUSED;
+		}
+	}
+	/* The last connection went as far as the credentials, then reset. */
+	printf("reset-loop ok offsets=%" PRId64 " connections=%" PRId64
+	    " preamble=%" PRIu64 " tls=%" PRIu64 " credentials=%" PRIu64 "\n",
+	    n, n + 1, budget.preamble, budget.handshake, budget.final_len);
+	return 0;
 }
 
 int
@@ -1177,6 +1372,10 @@ main(int argc, char **argv)
 		}
 	}
 
+	if (opt.reset_each_offset) {
+		rc = run_reset_loop(&addr, cred);
+		goto out;
+	}
 	c.fd = tu_connect(&addr, deadline_ms);
 	if (c.fd < 0) {
 		say("connect-error: %s", strerror(errno));

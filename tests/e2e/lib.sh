@@ -237,3 +237,33 @@ good_client_works() {
 	expect_out good-after '^security-result ok'
 	expect_out good-after '^echo ok 1000'
 }
+
+# ---- faults ------------------------------------------------------------------
+
+# A backend started with --mode-file "$BACKEND_MODE" takes the mode of each
+# new connection from that file: backend_mode MODE sets it.
+BACKEND_MODE="$T/backend.mode"
+backend_mode() { printf '%s\n' "$1" >"$BACKEND_MODE"; }
+
+# Sessions the daemon log shows started and not (yet) closed.
+open_sessions() {
+	echo $(($(grep -c ': connection from ' "$DAEMON_LOG") - $(grep -c ': closed: ' "$DAEMON_LOG")))
+}
+no_open_sessions() { [ "$(open_sessions)" -eq 0 ]; }
+# expect_no_sessions [SECONDS]: every session started is closed within the bound.
+expect_no_sessions() {
+	wait_until "${1:-10}" no_open_sessions || fail "$(open_sessions) session(s) still open"
+}
+
+# cpu_ticks PID: the user and system CPU time PID has used, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# vm_kib PID FIELD: a /proc/PID/status memory figure (VmRSS, VmHWM) in KiB.
+vm_kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
+# fresh_log: once every session has ended, empty the daemon log, so what
+# follows is checked on its own lines.
+fresh_log() {
+	expect_no_sessions
+	: >"$DAEMON_LOG"
+}
+# field LINE NAME: the value of NAME=VALUE in a "key=value ..." line.
+field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
