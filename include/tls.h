@@ -63,5 +63,8 @@ int tls_session_new(gnutls_session_t *out, const struct tls_creds *c, int fd,
 enum tls_verdict tls_verify_peer(gnutls_session_t s, char *dn, size_t dncap);
 /* "TLS1.3 AES-256-GCM" for logs */
 void tls_describe(gnutls_session_t s, char *out, size_t cap);
+/* GnuTLS's message for err without its final full stop, so a log line
+ * can go on after it; valid until the next call on the same thread. */
+const char *tls_error(int err);
 
 #endif

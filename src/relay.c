@@ -9,6 +9,7 @@
 
 #include "relay.h"
 #include "server.h"
+#include "tls.h"
 
 #define TLS_RECORD_MAX 16384
 
@@ -21,7 +22,7 @@ tls_why(ssize_t r)
 	if ((r == GNUTLS_E_PULL_ERROR || r == GNUTLS_E_PUSH_ERROR ||
 	    r == GNUTLS_E_PREMATURE_TERMINATION) && errno != 0)
 		return strerror(errno);
-	return gnutls_strerror((int)r);
+	return tls_error((int)r);
 }
 
 size_t

@@ -823,7 +823,7 @@ tls_handshake_step(struct session *s)
 			/* Best effort: tell the client in an alert. */
 			(void)gnutls_alert_send_appropriate(s->tls, ret);
 			session_drop(s, "TLS handshake failed: %s",
-			    gnutls_strerror(ret));
+			    tls_error(ret));
 		}
 		return;
 	}

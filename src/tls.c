@@ -51,14 +51,14 @@ check_own_chain(const struct tls_settings *s, time_t *expires, char *err,
 
 	if ((ret = gnutls_load_file(s->cert_file, &data)) < 0) {
 		snprintf(err, errlen, "cannot read certificate %s: %s",
-		    s->cert_file, gnutls_strerror(ret));
+		    s->cert_file, tls_error(ret));
 		goto out;
 	}
 	ret = gnutls_x509_crt_list_import2(&crts, &ncrts, &data,
 	    GNUTLS_X509_FMT_PEM, GNUTLS_X509_CRT_LIST_FAIL_IF_UNSORTED);
 	if (ret < 0 || ncrts == 0) {
 		snprintf(err, errlen, "certificate %s: %s", s->cert_file,
-		    ret < 0 ? gnutls_strerror(ret) : "no certificate in file");
+		    ret < 0 ? tls_error(ret) : "no certificate in file");
 		goto out;
 	}
 	if (gnutls_x509_trust_list_init(&tl, 0) < 0) {
@@ -70,7 +70,7 @@ check_own_chain(const struct tls_settings *s, time_t *expires, char *err,
 	if (ret <= 0) {
 		snprintf(err, errlen, "CA file %s%s%s: %s", s->ca_file,
 		    s->crl_file ? " or CRL file " : "", s->crl_file ? s->crl_file : "",
-		    ret < 0 ? gnutls_strerror(ret) : "no CA certificate in file");
+		    ret < 0 ? tls_error(ret) : "no CA certificate in file");
 		goto out;
 	}
 	gnutls_typed_vdata_st purpose = {
@@ -81,7 +81,7 @@ check_own_chain(const struct tls_settings *s, time_t *expires, char *err,
 	    0, &status, NULL);
 	if (ret < 0) {
 		snprintf(err, errlen, "certificate %s: cannot verify: %s",
-		    s->cert_file, gnutls_strerror(ret));
+		    s->cert_file, tls_error(ret));
 		goto out;
 	}
 	if (status != 0) {
@@ -138,7 +138,7 @@ tls_creds_load(const struct tls_settings *s, struct tls_creds **out,
 	    GNUTLS_X509_FMT_PEM);
 	if (ret <= 0) {
 		snprintf(err, errlen, "CA file %s: %s", s->ca_file,
-		    ret < 0 ? gnutls_strerror(ret) : "no certificate in file");
+		    ret < 0 ? tls_error(ret) : "no certificate in file");
 		goto fail;
 	}
 	if (s->crl_file != NULL) {
@@ -146,7 +146,7 @@ tls_creds_load(const struct tls_settings *s, struct tls_creds **out,
 		    GNUTLS_X509_FMT_PEM);
 		if (ret < 0) {
 			snprintf(err, errlen, "CRL file %s: %s", s->crl_file,
-			    gnutls_strerror(ret));
+			    tls_error(ret));
 			goto fail;
 		}
 	}
@@ -158,7 +158,7 @@ tls_creds_load(const struct tls_settings *s, struct tls_creds **out,
 			    s->key_file, s->cert_file);
 		else
 			snprintf(err, errlen, "certificate %s or key %s: %s",
-			    s->cert_file, s->key_file, gnutls_strerror(ret));
+			    s->cert_file, s->key_file, tls_error(ret));
 		goto fail;
 	}
 	if (check_own_chain(s, &c->expires, err, errlen) != TLS_LOAD_OK)
@@ -285,4 +285,17 @@ tls_describe(gnutls_session_t s, char *out, size_t cap)
 	const char *c = gnutls_cipher_get_name(gnutls_cipher_get(s));
 
 	snprintf(out, cap, "%s %s", v ? v : "?", c ? c : "?");
+}
+
+const char *
+tls_error(int err)
+{
+	static _Thread_local char text[160];
+	size_t n;
+
+	snprintf(text, sizeof text, "%s", gnutls_strerror(err));
+	n = strlen(text);
+	if (n > 0 && text[n - 1] == '.')
+		text[n - 1] = '\0';
+	return text;
 }
