@@ -178,6 +178,7 @@ struct end {
 	enum shut_state shut;
 	enum end_eof eof;
 	bool aborted;           /* we reset it */
+	bool reset_seen;        /* the daemon reset it, seen by a read or a write */
 };
 
 struct session {
@@ -509,8 +510,9 @@ required_loss(const struct end *to, uint64_t total, const char *what,
 	if (lost > 0) {
 		session_describe(s, desc, sizeof desc);
 		problem("%s: %s got %" PRIu64 " of %" PRIu64 " bytes intact "
-		    "(%" PRIu64 " more after a mismatch at %" PRIu64 ")", desc,
-		    what, to->in_ok, total, to->in_bad, to->in_bad_at);
+		    "(%" PRIu64 " more after a mismatch at %" PRIu64 ")%s", desc,
+		    what, to->in_ok, total, to->in_bad, to->in_bad_at,
+		    to->reset_seen ? ", then a reset" : "");
 	}
 	return lost;
 }
@@ -555,7 +557,7 @@ session_account(struct session *s)
 		if (!s->client_closes && c->eof == EOF_NO_NOTIFY)
 			st.eof_no_notify++;
 	}
-	st.resets += (c->eof == EOF_RESET) + (b != NULL && b->eof == EOF_RESET);
+	st.resets += c->reset_seen + (b != NULL && b->reset_seen);
 	st.lost += lost;
 	if (lost > 0)
 		st.lossy++;
@@ -1061,6 +1063,7 @@ end_recv(struct end *e, uint8_t *buf, size_t cap, size_t *got, const char **why)
 		}
 		if (r == GNUTLS_E_PULL_ERROR && errno == ECONNRESET) {
 			e->eof = EOF_RESET;
+			e->reset_seen = true;
 			return IO_EOF;
 		}
 		if (!gnutls_error_is_fatal((int)r))
@@ -1084,6 +1087,7 @@ end_recv(struct end *e, uint8_t *buf, size_t cap, size_t *got, const char **why)
 			return IO_AGAIN;
 		if (errno == ECONNRESET) {
 			e->eof = EOF_RESET;
+			e->reset_seen = true;
 			return IO_EOF;
 		}
 		*why = strerror(errno);
@@ -1150,8 +1154,11 @@ end_send(struct end *e, const uint8_t *p, size_t n, size_t *sent, const char **w
 		}
 		if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
 			return IO_AGAIN;
-		if (r == GNUTLS_E_PUSH_ERROR)
+		/* The daemon closed (a reset, or an end GnuTLS saw first). */
+		if (r == GNUTLS_E_PUSH_ERROR || r == GNUTLS_E_PREMATURE_TERMINATION) {
+			e->reset_seen = e->reset_seen || errno == ECONNRESET;
 			return IO_EOF;
+		}
 		*why = gnutls_strerror((int)r);
 		return IO_ERROR;
 	}
@@ -1165,8 +1172,11 @@ end_send(struct end *e, const uint8_t *p, size_t n, size_t *sent, const char **w
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			return IO_AGAIN;
-		if (errno == EPIPE || errno == ECONNRESET)
+		if (errno == EPIPE || errno == ECONNRESET) {
+			/* The reset is reported once: a later read sees an end. */
+			e->reset_seen = e->reset_seen || errno == ECONNRESET;
 			return IO_EOF;
+		}
 		*why = strerror(errno);
 		return IO_ERROR;
 	}

@@ -128,7 +128,8 @@ done
 SOAK_RC=0
 wait "$SOAK_PID" || SOAK_RC=$?
 LOAD_END=$(date +%s)
-PEAK_RSS=$(proc_kb VmHWM)
+# The kernel updates VmHWM lazily: the samples may have seen more.
+PEAK_RSS=$(awk -v p="$(proc_kb VmHWM)" '$2 > p { p = $2 } END { print p }' "$T/samples")
 
 # ---- back to idle ------------------------------------------------------------------
 
