@@ -26,5 +26,8 @@ enum io_result relay_pump(struct half *h, struct buf_pool *pool,
     const char **why);
 /* Bytes GnuTLS holds decrypted for h (they never wake the fd). */
 size_t half_pending(const struct half *h);
+/* Bytes written to h's socket that its peer has not acknowledged yet
+ * (Linux; 0 where the kernel does not say). */
+size_t half_unacked(const struct half *h);
 
 #endif

@@ -54,6 +54,8 @@ struct half {
 	size_t tls_inflight;    /* length handed to an interrupted record send */
 	int broken;             /* gone (closed, failed): nothing more goes to it */
 	uint64_t nread;         /* payload bytes read from this side */
+	size_t unacked;         /* linger: sent, not yet acknowledged, at the
+	                         * last look */
 };
 
 /* Handshake-only state, freed when the relay starts. */

@@ -4,8 +4,12 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/sockios.h>
+#endif
 
 #include "relay.h"
 
@@ -15,6 +19,20 @@ size_t
 half_pending(const struct half *h)
 {
 	return h->tls != NULL ? gnutls_record_check_pending(h->tls) : 0;
+}
+
+size_t
+half_unacked(const struct half *h)
+{
+#ifdef SIOCOUTQ
+	int n = 0;
+
+	if (h->fd >= 0 && ioctl(h->fd, SIOCOUTQ, &n) == 0 && n > 0)
+		return (size_t)n;
+#else
+	(void)h;
+#endif
+	return 0;
 }
 
 enum io_result

@@ -865,8 +865,34 @@ start_linger(struct session *s)
 			(void)gnutls_bye(h->tls, GNUTLS_SHUT_WR);
 		if (shutdown(h->fd, SHUT_WR) < 0)
 			half_close(s, h);
+		h->unacked = half_unacked(h);
 	}
 	session_enter(s, SESSION_LINGER);
+}
+
+/* At the end of a linger period: whether a peer is still taking what we
+ * sent.  Closing while it is, and while it still sends, would reset the
+ * connection and throw away the bytes our kernel has not delivered yet;
+ * a peer that took nothing for a whole period is given up on. */
+static int
+linger_draining(struct session *s)
+{
+	struct half *halves[] = { &s->client, &s->backend };
+	size_t left[2];
+	int draining = 0;
+
+	for (size_t i = 0; i < 2; i++) {
+		left[i] = half_unacked(halves[i]);
+		if (left[i] > 0 && left[i] < halves[i]->unacked)
+			draining = 1;
+		halves[i]->unacked = left[i];
+	}
+	for (size_t i = 0; i < 2 && !draining; i++)
+		if (left[i] > 0)
+			session_log(s, LOG_LEVEL_INFO, "the %s took none of the "
+			    "last %zu bytes in %.0f s: closing", halves[i]->name,
+			    left[i], LINGER_SECONDS);
+	return draining;
 }
 
 /* Discard what a lingering peer still sends; close the half at its end. */
@@ -989,6 +1015,10 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		session_abort(s, "flush timeout");
 		break;
 	case SESSION_LINGER:
+		if (linger_draining(s)) {
+			arm_timer(s, ev_now(loop) + LINGER_SECONDS);
+			return;
+		}
 		session_close(s);
 		return;
 	}
