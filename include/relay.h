@@ -20,6 +20,9 @@ enum io_result half_recv(struct half *h, void *dst, size_t cap, size_t *got,
 /* Write h->out until empty or the fd is full. */
 enum io_result half_flush(struct half *h, struct buf_pool *pool,
     const char **why);
+/* Send the rest of a TLS record a write left half sent, and nothing
+ * else (IO_OK at once when there is none). */
+enum io_result half_finish_record(struct half *h, const char **why);
 /* Read from h into h->peer->out while there is room, including records
  * already decrypted inside GnuTLS. */
 enum io_result relay_pump(struct half *h, struct buf_pool *pool,

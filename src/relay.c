@@ -125,6 +125,25 @@ half_flush(struct half *h, struct buf_pool *pool, const char **why)
 }
 
 enum io_result
+half_finish_record(struct half *h, const char **why)
+{
+	ssize_t r;
+
+	if (h->tls == NULL || h->tls_inflight == 0)
+		return IO_OK;
+	/* GnuTLS holds the rest of the record: NULL, 0 sends it. */
+	r = gnutls_record_send(h->tls, NULL, 0);
+	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+		return IO_AGAIN;
+	h->tls_inflight = 0;
+	if (r < 0) {
+		*why = gnutls_strerror((int)r);
+		return IO_ERROR;
+	}
+	return IO_OK;
+}
+
+enum io_result
 relay_pump(struct half *h, struct buf_pool *pool, const char **why)
 {
 	struct buf *dst = &h->peer->out;

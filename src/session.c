@@ -116,7 +116,8 @@ half_watch(struct half *h, int events)
 static int
 wants_write(const struct half *h)
 {
-	return !h->broken && (!buf_empty(&h->out) || h->tls_inflight != 0);
+	/* A record begun is finished even to a half that is gone. */
+	return h->tls_inflight != 0 || (!h->broken && !buf_empty(&h->out));
 }
 
 void
@@ -235,6 +236,7 @@ session_abort(struct session *s, const char *fmt, ...)
 	buf_release(&s->client.out, &s->srv->pool);
 	buf_release(&s->backend.out, &s->srv->pool);
 	s->client.broken = s->backend.broken = 1;
+	s->client.tls_inflight = s->backend.tls_inflight = 0;
 	s->state = SESSION_CLOSING;
 }
 
@@ -795,8 +797,12 @@ relay_from(struct session *s, struct half *h)
 	else
 		snprintf(s->reason, sizeof s->reason, "%s error: %s", h->name,
 		    why);
-	/* h is gone: what was read from it still goes to its peer. */
+	/* h is gone: what was read from it still goes to its peer.  A
+	 * record half sent to it before its end is finished in closing:
+	 * cut short, it would read as corruption rather than as our end. */
 	h->broken = 1;
+	if (r != IO_EOF)
+		h->tls_inflight = 0;
 	buf_release(&h->out, pool);
 	session_enter(s, SESSION_CLOSING);
 	return 0;
@@ -812,6 +818,7 @@ relay_step(struct session *s, struct half *h, int revents)
 	    half_flush(h, &s->srv->pool, &why) == IO_ERROR) {
 		snprintf(s->reason, sizeof s->reason, "%s error: %s", h->name, why);
 		h->broken = 1;
+		h->tls_inflight = 0;
 		buf_release(&h->out, &s->srv->pool);
 		session_enter(s, SESSION_CLOSING);
 		return;
@@ -829,8 +836,13 @@ closing_step(struct session *s, struct half *h)
 {
 	const char *why = NULL;
 
-	if (h->broken || half_flush(h, &s->srv->pool, &why) == IO_ERROR) {
+	if (h->broken) {
+		(void)half_finish_record(h, &why);
+		return;
+	}
+	if (half_flush(h, &s->srv->pool, &why) == IO_ERROR) {
 		h->broken = 1;
+		h->tls_inflight = 0;
 		buf_release(&h->out, &s->srv->pool);
 	}
 }
@@ -843,6 +855,7 @@ half_close(struct session *s, struct half *h)
 		close(h->fd);
 	h->fd = -1;
 	h->broken = 1;
+	h->tls_inflight = 0;
 	buf_release(&h->out, &s->srv->pool);
 }
 
