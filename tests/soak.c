@@ -14,7 +14,8 @@
  *
  *   early  the closer ends as soon as its own bytes are sent and its time
  *          is up (close_notify and a shutdown, then it reads until the
- *          daemon closes);
+ *          daemon closes); half of these closers read nothing before,
+ *          as a viewer that is being shut does;
  *   late   the same, once it also has all of the other end's bytes;
  *   abort  the closer resets the connection part way through its bytes.
  *
@@ -193,17 +194,18 @@ struct session {
 	int64_t hold_ms;        /* each end spreads its bytes over this time, and
 	                         * the closer closes no sooner */
 	uint64_t bursts;        /* the bytes go in bursts + 1 bursts */
+	bool deaf;              /* the closer reads nothing until it has closed */
 	struct end *c, *b;
 	bool handshaking;
-	char failure[400];
+	char failure[480];
 };
 
 static struct {
 	const char *connect, *connect_file, *ports_file;
 	const char *ca, *cert, *key, *servername;
-	uint64_t sessions, seed, max_size, handshakes;
+	uint64_t sessions, seed, max_size, handshakes, like;
 	int64_t run_ms, stall_ms, drain_ms, hold_ms;
-	bool seed_set, hold_set;
+	bool seed_set, hold_set, like_set;
 } opt = {
 	.servername = "localhost",
 	.sessions = 200,
@@ -218,7 +220,7 @@ static struct {
 	uint64_t started, completed, failed, lossy;
 	uint64_t verified, lost;
 	uint64_t connections, accepted;
-	uint64_t style[3], client_closes, backend_closes, slow_ends;
+	uint64_t style[3], client_closes, backend_closes, slow_ends, deaf;
 	uint64_t eof_no_notify, resets, unidentified, strays, unknown;
 	uint64_t problems;      /* lines printed to stderr */
 	uint64_t open_peak, open_sum, open_samples;     /* while running */
@@ -322,6 +324,21 @@ end_arm(struct end *e, uint32_t want)
 }
 
 static bool
+is_closer(const struct end *e)
+{
+	return e->s != NULL && e->client == e->s->client_closes;
+}
+
+/* Whether the end reads now: not during a slow reader's pause, nor while
+ * a deaf closer has not closed yet. */
+static bool
+end_reading(const struct end *e)
+{
+	return e->paused_until_ms <= now_ms && !(e->st == E_STREAM &&
+	    is_closer(e) && e->s->deaf && e->shut == SHUT_NONE);
+}
+
+static bool
 out_finished(const struct end *e)
 {
 	return e->sending && e->chunk_off == e->chunk_len &&
@@ -370,7 +387,7 @@ end_rearm(struct end *e)
 		end_arm(e, EPOLLOUT);
 		return;
 	}
-	if (e->paused_until_ms <= now_ms)
+	if (end_reading(e))
 		want |= EPOLLIN;
 	if (e->hsoff < e->hslen || e->shut == SHUT_BYE ||
 	    (e->st == E_TLS && gnutls_record_get_direction(e->tls) == 1) ||
@@ -487,14 +504,16 @@ end_desc(const struct end *e)
 static void
 session_describe(const struct session *s, char *buf, size_t cap)
 {
+	char at[32] = "";
+
+	if (s->style == CLOSE_ABORT)
+		snprintf(at, sizeof at, " at %" PRIu64, s->abort_at);
 	snprintf(buf, cap, "session %" PRIu64 " (up %" PRIu64 ", down %" PRIu64
-	    ", %s closes, %s", s->serial, s->up, s->down,
-	    s->client_closes ? "client" : "backend", style_names[s->style]);
-	if (s->style == CLOSE_ABORT) {
-		size_t len = strlen(buf);
-		snprintf(buf + len, cap - len, " at %" PRIu64, s->abort_at);
-	}
-	strncat(buf, ")", cap - strlen(buf) - 1);
+	    ", %s closes, %s%s%s, hold %" PRId64 " ms in %" PRIu64 " bursts%s%s)",
+	    s->serial, s->up, s->down, s->client_closes ? "client" : "backend",
+	    style_names[s->style], at, s->deaf ? " deaf" : "", s->hold_ms,
+	    s->bursts + 1, s->c_slow ? ", client slow" : "",
+	    s->b_slow ? ", backend slow" : "");
 }
 
 /* A stream that had to arrive whole: the bytes missing or wrong. */
@@ -503,7 +522,7 @@ required_loss(const struct end *to, uint64_t total, const char *what,
     const struct session *s)
 {
 	uint64_t lost = total - to->in_ok;
-	char desc[160];
+	char desc[256];
 
 	if (to->in_ok == total && to->in_bad > 0)
 		lost = to->in_bad;      /* extra bytes after the end */
@@ -520,7 +539,7 @@ required_loss(const struct end *to, uint64_t total, const char *what,
 static uint64_t
 partial_loss(const struct end *to, const char *what, const struct session *s)
 {
-	char desc[160];
+	char desc[256];
 
 	if (to->in_bad > 0) {
 		session_describe(s, desc, sizeof desc);
@@ -598,7 +617,7 @@ session_check(struct session *s)
 static void
 session_fail(struct session *s, const char *fmt, ...)
 {
-	char desc[160], why[160];
+	char desc[256], why[160];
 	va_list ap;
 
 	if (!s->live || s->failure[0] != '\0')
@@ -637,21 +656,18 @@ end_fail(struct end *e, const char *fmt, ...)
 	unidentified_drop(e);
 }
 
+/* What a session does, drawn from the run's seed and a session number
+ * (its own, or the one --like names). */
 static void
-session_start(struct session *s)
+session_draw(struct session *s, uint64_t serial)
 {
-	uint64_t serial = next_serial++;
 	uint64_t rng = opt.seed ^ serial * UINT64_C(0xd1b54a32d192ed03);
-	int fd;
+	uint64_t r;
 
-	memset(s, 0, sizeof *s);
-	s->slot = (uint32_t)(s - slots);
-	s->serial = serial;
-	s->live = true;
 	s->up = draw_size(&rng);
 	s->down = draw_size(&rng);
 	s->client_closes = draw(&rng) % 2 == 0;
-	uint64_t r = draw(&rng) % 100;
+	r = draw(&rng) % 100;
 	s->style = r < 40 ? CLOSE_EARLY : r < 85 ? CLOSE_LATE : CLOSE_ABORT;
 	s->abort_at = draw_range(&rng, 0, s->client_closes ? s->up : s->down);
 	s->c_slow = draw(&rng) % 4 == 0;
@@ -660,6 +676,26 @@ session_start(struct session *s)
 	s->hold_ms = draw(&rng) % 5 == 0 ? 0 :
 	    (int64_t)draw_range(&rng, 0, 2 * (uint64_t)opt.hold_ms);
 	s->bursts = draw_range(&rng, 1, 8);
+	/* A deaf closer has a small receive buffer too: the daemon's writes
+	 * to it block part way through a record. */
+	s->deaf = s->style == CLOSE_EARLY && draw(&rng) % 2 == 0;
+	if (s->deaf && s->client_closes)
+		s->c_slow = true;
+	else if (s->deaf)
+		s->b_slow = true;
+}
+
+static void
+session_start(struct session *s)
+{
+	uint64_t serial = next_serial++;
+	int fd;
+
+	memset(s, 0, sizeof *s);
+	s->slot = (uint32_t)(s - slots);
+	s->serial = serial;
+	s->live = true;
+	session_draw(s, opt.like_set ? opt.like : serial);
 	live++;
 	st.started++;
 	st.style[s->style]++;
@@ -668,6 +704,7 @@ session_start(struct session *s)
 	else
 		st.backend_closes++;
 	st.slow_ends += s->c_slow + s->b_slow;
+	st.deaf += s->deaf;
 	s->handshaking = true;
 	handshaking++;
 
@@ -1103,7 +1140,7 @@ end_read(struct end *e)
 	const char *why = NULL;
 
 	while (e->st != E_DONE && e->st != E_CONNECT && e->st != E_TLS &&
-	    e->eof == EOF_NONE && e->paused_until_ms <= now_ms) {
+	    e->eof == EOF_NONE && end_reading(e)) {
 		size_t cap = sizeof scratch, got = 0;
 
 		if (e->st != E_STREAM && e->tls == NULL)
@@ -1262,12 +1299,6 @@ end_write(struct end *e)
 		e->chunk = NULL;
 		e->chunk_len = e->chunk_off = 0;
 	}
-}
-
-static bool
-is_closer(const struct end *e)
-{
-	return e->s != NULL && e->client == e->s->client_closes;
 }
 
 /* Close the fd for good; a reset when asked. */
@@ -1537,6 +1568,8 @@ usage(FILE *f)
 	    "  --hold S              mean session lifetime: a session spreads its bytes\n"
 	    "                        over 0 to 2 S (a fifth send at once), and the closer\n"
 	    "                        closes no sooner (default: N / 40, at least 5)\n"
+	    "  --like N              every session does what session N of this seed\n"
+	    "                        (and --hold) does: to repeat a failure\n"
 	    "  --stall S             a session without progress this long fails (60)\n"
 	    "  --drain S             time to finish the open sessions at the end (120)\n",
 	    f);
@@ -1579,6 +1612,7 @@ main(int argc, char **argv)
 		{ "stall", required_argument, NULL, 'S' },
 		{ "drain", required_argument, NULL, 'D' },
 		{ "hold", required_argument, NULL, 'L' },
+		{ "like", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1614,6 +1648,8 @@ main(int argc, char **argv)
 		case 'D': ok = tu_parse_seconds(optarg, &opt.drain_ms); break;
 		case 'L': ok = tu_parse_seconds(optarg, &opt.hold_ms);
 		    opt.hold_set = true; break;
+		case 'K': ok = tu_parse_u64(optarg, UINT64_MAX, &opt.like);
+		    opt.like_set = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_USAGE;
 		}
@@ -1680,6 +1716,13 @@ main(int argc, char **argv)
 		}
 	}
 	fprintf(stderr, "soak: backend on %s, seed %" PRIu64 "\n", text, opt.seed);
+	if (opt.like_set) {
+		struct session like = { .serial = opt.like };
+		char desc[256];
+		session_draw(&like, opt.like);
+		session_describe(&like, desc, sizeof desc);
+		fprintf(stderr, "soak: every session like %s\n", desc);
+	}
 	if (opt.connect_file != NULL && !read_connect_file(opt.connect_file,
 	    &daemon_addr))
 		return EXIT_USAGE;
@@ -1760,11 +1803,11 @@ main(int argc, char **argv)
 	    st.open_sum / st.open_samples);
 	printf("connections %" PRIu64 "\n", st.connections);
 	printf("backend_connections %" PRIu64 "\n", st.accepted);
-	printf("closes early %" PRIu64 " late %" PRIu64 " abort %" PRIu64
-	    " by_client %" PRIu64 " by_backend %" PRIu64 " slow_readers %" PRIu64
-	    "\n", st.style[CLOSE_EARLY], st.style[CLOSE_LATE],
-	    st.style[CLOSE_ABORT], st.client_closes, st.backend_closes,
-	    st.slow_ends);
+	printf("closes early %" PRIu64 " (deaf %" PRIu64 ") late %" PRIu64
+	    " abort %" PRIu64 " by_client %" PRIu64 " by_backend %" PRIu64
+	    " slow_readers %" PRIu64 "\n", st.style[CLOSE_EARLY], st.deaf,
+	    st.style[CLOSE_LATE], st.style[CLOSE_ABORT], st.client_closes,
+	    st.backend_closes, st.slow_ends);
 	printf("resets_seen %" PRIu64 "\n", st.resets);
 	printf("eof_without_close_notify %" PRIu64 "\n", st.eof_no_notify);
 	printf("backends_closed_unidentified %" PRIu64 "\n", st.unidentified);

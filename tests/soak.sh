@@ -3,7 +3,7 @@
 # byte checked at both ends, the daemon's memory and descriptors watched.
 #
 #   tests/soak.sh [--sessions N] [--seconds S] [--build DIR] [--seed N]
-#                 [--max-size BYTES] [--handshakes N] [--hold S]
+#                 [--max-size BYTES] [--handshakes N] [--hold S] [--like N]
 #
 # From a built tree (./build by default, or --build DIR, or $top_builddir):
 # makes certificates, starts tests/soak (the backend and N clients) and
@@ -14,9 +14,10 @@
 # the sanitizers that includes the leak check).  Prints one summary and
 # exits 1 if any byte was lost, any session failed, or the daemon did not
 # come back to idle.  Defaults: 200 sessions for 30 s, the size make check
-# runs (tests/e2e/soak.sh).  --seed, --max-size, --handshakes and --hold go
-# to tests/soak (see tests/soak --help); the seed is printed, so a run can
-# be repeated.
+# runs (tests/e2e/soak.sh).  --seed, --max-size, --handshakes, --hold and
+# --like go to tests/soak (see tests/soak --help): the seed is printed, and
+# "--seed S --like N" makes every session do what session N of a run with
+# seed S did, to repeat a failure.
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir/build}
 
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--sessions) SESSIONS=$2; shift 2 ;;
 	--seconds) SECONDS_LOAD=$2; shift 2 ;;
-	--seed | --max-size | --handshakes | --hold) SOAK_ARGS+=("$1" "$2"); shift 2 ;;
+	--seed | --max-size | --handshakes | --hold | --like) SOAK_ARGS+=("$1" "$2"); shift 2 ;;
 	--build) top_builddir=$(cd "$2" && pwd) || exit 2; shift 2 ;;
 	-h | --help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "soak.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
@@ -151,6 +152,10 @@ END_SESSIONS=$(daemon_sessions)
 CLOSED=$(closed_lines)
 [ "$CLOSED" -eq "$CONNECTIONS" ] ||
 	PROBLEMS+=("the daemon logged $CLOSED closed sessions for $CONNECTIONS connections")
+# Nothing in this load deserves a warning (descriptors run out, accept
+# pauses, a bad record...).
+WARNINGS=$(grep -cE ' vencryptd (warning|error): ' "$DAEMON_LOG")
+[ "$WARNINGS" -eq 0 ] || PROBLEMS+=("$WARNINGS warning or error line(s) in the daemon log, first: $(grep -m 1 -E ' vencryptd (warning|error): ' "$DAEMON_LOG")")
 
 # Memory must level off under a steady load: the highest RSS of the last
 # third of the load may not be well above that of the middle third.  Only
