@@ -20,11 +20,17 @@ enum io_result half_recv(struct half *h, void *dst, size_t cap, size_t *got,
 /* Write h->out until empty or the fd is full. */
 enum io_result half_flush(struct half *h, struct buf_pool *pool,
     const char **why);
+/* Send the rest of a TLS record a write left half sent, and nothing
+ * else (IO_OK at once when there is none). */
+enum io_result half_finish_record(struct half *h, const char **why);
 /* Read from h into h->peer->out while there is room, including records
  * already decrypted inside GnuTLS. */
 enum io_result relay_pump(struct half *h, struct buf_pool *pool,
     const char **why);
 /* Bytes GnuTLS holds decrypted for h (they never wake the fd). */
 size_t half_pending(const struct half *h);
+/* Bytes written to h's socket that its peer has not acknowledged yet
+ * (Linux; 0 where the kernel does not say). */
+size_t half_unacked(const struct half *h);
 
 #endif

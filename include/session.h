@@ -56,6 +56,8 @@ struct half {
 	ev_tstamp since;        /* while out holds bytes: when they were queued
 	                         * or the fd last took some (stall_timeout) */
 	uint64_t nread;         /* payload bytes read from this side */
+	size_t unacked;         /* linger: sent, not yet acknowledged, at the
+	                         * last look */
 };
 
 /* Handshake-only state, freed when the relay starts. */

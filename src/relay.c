@@ -4,8 +4,12 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/sockios.h>
+#endif
 
 #include "relay.h"
 #include "server.h"
@@ -29,6 +33,20 @@ size_t
 half_pending(const struct half *h)
 {
 	return h->tls != NULL ? gnutls_record_check_pending(h->tls) : 0;
+}
+
+size_t
+half_unacked(const struct half *h)
+{
+#ifdef SIOCOUTQ
+	int n = 0;
+
+	if (h->fd >= 0 && ioctl(h->fd, SIOCOUTQ, &n) == 0 && n > 0)
+		return (size_t)n;
+#else
+	(void)h;
+#endif
+	return 0;
 }
 
 enum io_result
@@ -117,6 +135,25 @@ half_flush(struct half *h, struct buf_pool *pool, const char **why)
 			return r;
 		buf_consume(&h->out, pool, sent);
 		h->since = ev_now(h->s->srv->loop);
+	}
+	return IO_OK;
+}
+
+enum io_result
+half_finish_record(struct half *h, const char **why)
+{
+	ssize_t r;
+
+	if (h->tls == NULL || h->tls_inflight == 0)
+		return IO_OK;
+	/* GnuTLS holds the rest of the record: NULL, 0 sends it. */
+	r = gnutls_record_send(h->tls, NULL, 0);
+	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+		return IO_AGAIN;
+	h->tls_inflight = 0;
+	if (r < 0) {
+		*why = gnutls_strerror((int)r);
+		return IO_ERROR;
 	}
 	return IO_OK;
 }

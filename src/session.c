@@ -116,7 +116,8 @@ half_watch(struct half *h, int events)
 static int
 wants_write(const struct half *h)
 {
-	return !h->broken && (!buf_empty(&h->out) || h->tls_inflight != 0);
+	/* A record begun is finished even to a half that is gone. */
+	return h->tls_inflight != 0 || (!h->broken && !buf_empty(&h->out));
 }
 
 void
@@ -282,6 +283,7 @@ session_abort(struct session *s, const char *fmt, ...)
 	buf_release(&s->client.out, &s->srv->pool);
 	buf_release(&s->backend.out, &s->srv->pool);
 	s->client.broken = s->backend.broken = 1;
+	s->client.tls_inflight = s->backend.tls_inflight = 0;
 	s->state = SESSION_CLOSING;
 }
 
@@ -853,8 +855,12 @@ relay_from(struct session *s, struct half *h)
 	else
 		snprintf(s->reason, sizeof s->reason, "%s error: %s", h->name,
 		    why);
-	/* h is gone: what was read from it still goes to its peer. */
+	/* h is gone: what was read from it still goes to its peer.  A
+	 * record half sent to it before its end is finished in closing:
+	 * cut short, it would read as corruption rather than as our end. */
 	h->broken = 1;
+	if (r != IO_EOF)
+		h->tls_inflight = 0;
 	buf_release(&h->out, pool);
 	session_enter(s, SESSION_CLOSING);
 	return 0;
@@ -870,6 +876,7 @@ relay_step(struct session *s, struct half *h, int revents)
 	    half_flush(h, &s->srv->pool, &why) == IO_ERROR) {
 		snprintf(s->reason, sizeof s->reason, "%s error: %s", h->name, why);
 		h->broken = 1;
+		h->tls_inflight = 0;
 		buf_release(&h->out, &s->srv->pool);
 		session_enter(s, SESSION_CLOSING);
 		return;
@@ -887,8 +894,13 @@ closing_step(struct session *s, struct half *h)
 {
 	const char *why = NULL;
 
-	if (h->broken || half_flush(h, &s->srv->pool, &why) == IO_ERROR) {
+	if (h->broken) {
+		(void)half_finish_record(h, &why);
+		return;
+	}
+	if (half_flush(h, &s->srv->pool, &why) == IO_ERROR) {
 		h->broken = 1;
+		h->tls_inflight = 0;
 		buf_release(&h->out, &s->srv->pool);
 	}
 }
@@ -901,6 +913,7 @@ half_close(struct session *s, struct half *h)
 		close(h->fd);
 	h->fd = -1;
 	h->broken = 1;
+	h->tls_inflight = 0;
 	buf_release(&h->out, &s->srv->pool);
 }
 
@@ -923,8 +936,34 @@ start_linger(struct session *s)
 			(void)gnutls_bye(h->tls, GNUTLS_SHUT_WR);
 		if (shutdown(h->fd, SHUT_WR) < 0)
 			half_close(s, h);
+		h->unacked = half_unacked(h);
 	}
 	session_enter(s, SESSION_LINGER);
+}
+
+/* At the end of a linger period: whether a peer is still taking what we
+ * sent.  Closing while it is, and while it still sends, would reset the
+ * connection and throw away the bytes our kernel has not delivered yet;
+ * a peer that took nothing for a whole period is given up on. */
+static int
+linger_draining(struct session *s)
+{
+	struct half *halves[] = { &s->client, &s->backend };
+	size_t left[2];
+	int draining = 0;
+
+	for (size_t i = 0; i < 2; i++) {
+		left[i] = half_unacked(halves[i]);
+		if (left[i] > 0 && left[i] < halves[i]->unacked)
+			draining = 1;
+		halves[i]->unacked = left[i];
+	}
+	for (size_t i = 0; i < 2 && !draining; i++)
+		if (left[i] > 0)
+			session_log(s, LOG_LEVEL_INFO, "the %s took none of the "
+			    "last %zu bytes in %.0f s: closing", halves[i]->name,
+			    left[i], LINGER_SECONDS);
+	return draining;
 }
 
 /* Discard what a lingering peer still sends; close the half at its end. */
@@ -1050,6 +1089,10 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		stall_check(s);
 		break;
 	case SESSION_LINGER:
+		if (linger_draining(s)) {
+			arm_timer(s, ev_now(loop) + LINGER_SECONDS);
+			return;
+		}
 		session_close(s);
 		return;
 	}
