@@ -152,7 +152,7 @@ half_finish_record(struct half *h, const char **why)
 		return IO_AGAIN;
 	h->tls_inflight = 0;
 	if (r < 0) {
-		*why = gnutls_strerror((int)r);
+		*why = tls_error((int)r);
 		return IO_ERROR;
 	}
 	return IO_OK;

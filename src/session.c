@@ -219,6 +219,7 @@ stall_check(struct session *s)
 		 * reset frees that at once too. */
 		(void)setsockopt(h->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 		h->broken = 1;
+		h->tls_inflight = 0;    /* nor the rest of a record begun */
 		buf_release(&h->out, &s->srv->pool);
 		session_enter(s, SESSION_CLOSING);
 		return;
