@@ -699,6 +699,13 @@ password_checked(struct verify_job *job)
 
 	s->job = NULL;
 	verify_job_free(job);
+	if (s->state != SESSION_PASSWORD_CHECK) {
+		/* Refused while the check ran (it outlived the handshake
+		 * timeout): the answer comes too late to let anyone in. */
+		backoff_end(&srv->backoff, &s->peer_addr);
+		session_settle(s);
+		return;
+	}
 	if (r == PASSWD_OK && backoff_wait(&srv->backoff, &s->peer_addr,
 	    ev_now(srv->loop)) > 0) {
 		/* Blocked while this check ran: not even a right password. */
