@@ -1035,6 +1035,11 @@ session_start_relay(struct session *s)
 	s->hs = NULL;
 	session_enter(s, SESSION_RELAY);
 	session_log(s, LOG_LEVEL_DEBUG, "relaying");
+	/* What the client sent right behind its credentials (a pipelined
+	 * ClientInit) may wait decrypted inside GnuTLS, which never wakes
+	 * the fd: take it now, or client and backend wait for each other. */
+	if (half_pending(&s->client) > 0)
+		(void)relay_from(s, &s->client);
 }
 
 /* A job whose session closed first: drop it and the reference it held. */
