@@ -9,9 +9,10 @@
  *  - both strings split at unescaped ',' and '+'; same separators, same
  *    attribute types (case-insensitive) in the same order;
  *  - values decoded ("\c", "\XX"); '*' and '?' are globs only unescaped in
- *    the pattern; '*' is any run of bytes, '?' one character, where a
- *    character is a byte, or a UTF-8 lead byte with the continuation
- *    bytes that follow it; globs never cross a value;
+ *    the pattern; '*' is any run of characters, '?' one character, where
+ *    a character is a byte, or a UTF-8 lead byte with the continuation
+ *    bytes that follow it (vencryptd.conf(5): "any run of characters");
+ *    globs never cross a value;
  *  - malformed input (empty RDN, a type that is not [A-Za-z0-9.-]+, no
  *    '=', a dangling or half hex escape, over 1024 bytes) is refused.
  * The glob here is a set-of-positions simulation, which cannot miss a
@@ -142,7 +143,7 @@ ref_glob(const struct ref_attr *p, const struct ref_attr *s)
 			if (!cur[si])
 				continue;
 			if (p->glob[pi] && p->value[pi] == '*') {
-				/* here, and every byte further on (below) */
+				/* here, and every character further on (below) */
 				next[si] = true;
 			} else if (si < sn && p->glob[pi]) {
 				next[ref_next_char(s->value, sn, si)] = true;
@@ -152,7 +153,8 @@ ref_glob(const struct ref_attr *p, const struct ref_attr *s)
 		}
 		if (p->glob[pi] && p->value[pi] == '*')
 			for (size_t si = 0; si < sn; si++)
-				next[si + 1] = next[si + 1] || next[si];
+				if (next[si])
+					next[ref_next_char(s->value, sn, si)] = true;
 		t = cur, cur = next, next = t;
 	}
 	any = cur[sn];
