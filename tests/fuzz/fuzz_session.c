@@ -79,7 +79,7 @@
 #include "tls.h"
 #include "verifier.h"
 
-#define MAX_CLIENTS 4
+#define MAX_CLIENTS 8
 #define RECORD_MAX 16384
 #define FILLER_CHUNK 4096
 #define WRITE_BUDGET (4u << 20)  /* bytes the peers may send per input */
