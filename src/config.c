@@ -86,6 +86,11 @@ errors_vadd(struct config_errors *e, const char *file, int line,
 		msg = NULL;
 		goto cleanup;
 	}
+	/* One error, one line: a value quoted from the file may hold a
+	 * newline or another control character ("a\nb"); show it as '?'. */
+	for (char *c = msg; *c != '\0'; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	if (line > 0)
 		r = asprintf(&full, "%s:%d: %s", file, line, msg);
 	else

@@ -20,9 +20,11 @@
  *  - Values are decoded first ("\c" and "\XX" become one literal byte) and
  *    compared case-sensitively, byte for byte: "O=Example" does not match
  *    "O=example".  In a pattern value an unescaped '*' matches any run of
- *    bytes and an unescaped '?' exactly one character (a UTF-8 sequence
- *    counts as one); "\*" and "\?" are literal.  Every byte of the subject
- *    is literal.  Globs never reach beyond one value.
+ *    characters and an unescaped '?' exactly one character, a character
+ *    being a byte or a UTF-8 sequence (a lead byte and the continuation
+ *    bytes after it), so neither splits a sequence; "\*" and "\?" are
+ *    literal.  Every byte of the subject is literal.  Globs never reach
+ *    beyond one value.
  *  - Whitespace is not special anywhere: RFC 4514 output has none around
  *    '=' or ',', so a space is just a byte (and not allowed in a type).
  *  - An escape is a backslash followed by two hex digits or by any one
@@ -33,7 +35,7 @@
  */
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
+#include <string.h>
 
 #include "dn.h"
 
@@ -207,41 +209,44 @@ skip_char(const unsigned char *s, size_t n, size_t i)
 }
 
 /*
- * Glob p (with lit flags) against the subject bytes s.  Iterative, with
- * one backtrack point for the most recent '*': O(pn * sn) at worst.
+ * Glob p (with lit flags) against the subject bytes s.  All the ways of
+ * matching are followed at once, as the set of positions in s the pattern
+ * read so far can end at: a single backtracking point for the last '*'
+ * is not enough once '*' and '?' step by whole UTF-8 sequences.
+ * O(pn * sn) time, no allocation.
  */
 static bool
 glob_match(const unsigned char *p, const unsigned char *lit, size_t pn,
     const unsigned char *s, size_t sn)
 {
-	size_t pi = 0, si = 0;
-	size_t star_p = SIZE_MAX, star_s = 0;
+	bool a[DN_MAX + 1], b[DN_MAX + 1], *cur = a, *next = b, *t;
 
-	while (si < sn) {
-		if (pi < pn && !lit[pi] && p[pi] == '*') {
-			star_p = pi++;
-			star_s = si;
-			continue;
+	memset(cur, 0, sn + 1);
+	cur[0] = true;
+	for (size_t pi = 0; pi < pn; pi++) {
+		bool star = !lit[pi] && p[pi] == '*', any = false;
+
+		memset(next, 0, sn + 1);
+		for (size_t si = 0; si <= sn; si++) {
+			if (star) {
+				/* here, and a character further on from every
+				 * position so reached (skip_char goes forward) */
+				next[si] = next[si] || cur[si];
+				if (next[si] && si < sn)
+					next[skip_char(s, sn, si)] = true;
+			} else if (cur[si] && si < sn) {
+				if (!lit[pi] && p[pi] == '?')
+					next[skip_char(s, sn, si)] = true;
+				else if (p[pi] == s[si])
+					next[si + 1] = true;
+			}
+			any = any || next[si];
 		}
-		if (pi < pn && !lit[pi] && p[pi] == '?') {
-			pi++;
-			si = skip_char(s, sn, si);
-			continue;
-		}
-		if (pi < pn && p[pi] == s[si]) {
-			pi++;
-			si++;
-			continue;
-		}
-		if (star_p == SIZE_MAX)
+		if (!any)
 			return false;
-		/* Let the last '*' swallow one more byte and retry. */
-		pi = star_p + 1;
-		si = ++star_s;
+		t = cur, cur = next, next = t;
 	}
-	while (pi < pn && !lit[pi] && p[pi] == '*')
-		pi++;
-	return pi == pn;
+	return cur[sn];
 }
 
 static bool

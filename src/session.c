@@ -749,6 +749,13 @@ password_checked(struct verify_job *job)
 
 	s->job = NULL;
 	verify_job_free(job);
+	if (s->state != SESSION_PASSWORD_CHECK) {
+		/* Refused while the check ran (it outlived the handshake
+		 * timeout): the answer comes too late to let anyone in. */
+		backoff_end(&srv->backoff, &s->peer_addr);
+		session_settle(s);
+		return;
+	}
 	if (r == PASSWD_OK && backoff_wait(&srv->backoff, &s->peer_addr,
 	    ev_now(srv->loop)) > 0) {
 		/* Blocked while this check ran: not even a right password. */
@@ -1136,6 +1143,11 @@ session_start_relay(struct session *s)
 	s->hs = NULL;
 	session_enter(s, SESSION_RELAY);
 	session_log(s, LOG_LEVEL_DEBUG, "relaying");
+	/* What the client sent right behind its credentials (a pipelined
+	 * ClientInit) may wait decrypted inside GnuTLS, which never wakes
+	 * the fd: take it now, or client and backend wait for each other. */
+	if (half_pending(&s->client) > 0)
+		(void)relay_from(s, &s->client);
 }
 
 /* A job whose session closed first: drop it and the reference it held. */
