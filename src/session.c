@@ -199,32 +199,63 @@ stall_arm(struct session *s)
 		arm_timer(s, oldest + s->cfg->stall_timeout);
 }
 
+/* The side that has taken none of the bytes queued for it for
+ * stall_timeout, or NULL. */
+static struct half *
+stalled_half(struct session *s)
+{
+	struct half *halves[] = { &s->client, &s->backend };
+	ev_tstamp now = ev_now(s->srv->loop);
+
+	for (size_t i = 0; i < 2; i++)
+		if (wants_write(halves[i]) &&
+		    now - halves[i]->since >= s->cfg->stall_timeout)
+			return halves[i];
+	return NULL;
+}
+
 /* The relay's timer is due: end the session if a side has taken none of
  * the bytes queued for it for stall_timeout, else wait on. */
 static void
 stall_check(struct session *s)
 {
-	struct half *halves[] = { &s->client, &s->backend };
 	const struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-	ev_tstamp now = ev_now(s->srv->loop);
+	struct half *h = stalled_half(s);
 
-	for (size_t i = 0; i < 2; i++) {
-		struct half *h = halves[i];
-		if (!wants_write(h) || now - h->since < s->cfg->stall_timeout)
-			continue;
-		snprintf(s->reason, sizeof s->reason, "%s stalled: took none "
-		    "of %zu queued bytes in %u s", h->name, buf_len(&h->out),
-		    s->cfg->stall_timeout);
-		/* It would not take the kernel's queue either: closing with a
-		 * reset frees that at once too. */
-		(void)setsockopt(h->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-		h->broken = 1;
-		h->tls_inflight = 0;    /* nor the rest of a record begun */
-		buf_release(&h->out, &s->srv->pool);
-		session_enter(s, SESSION_CLOSING);
+	if (h == NULL) {
+		stall_arm(s);
 		return;
 	}
-	stall_arm(s);
+	snprintf(s->reason, sizeof s->reason, "%s stalled: took none "
+	    "of %zu queued bytes in %u s", h->name, buf_len(&h->out),
+	    s->cfg->stall_timeout);
+	/* It would not take the kernel's queue either: closing with a
+	 * reset frees that at once too. */
+	(void)setsockopt(h->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	h->broken = 1;
+	h->tls_inflight = 0;    /* nor the rest of a record begun */
+	buf_release(&h->out, &s->srv->pool);
+	session_enter(s, SESSION_CLOSING);
+}
+
+/* Closing's timer is due.  Before the relay the handshake's bound is
+ * over; from the relay, a side still taking its last bytes is given the
+ * time it takes, and only one that took none for stall_timeout loses
+ * them. */
+static void
+flush_check(struct session *s)
+{
+	struct half *h = s->hs == NULL ? stalled_half(s) : NULL;
+
+	if (s->hs == NULL && h == NULL) {
+		stall_arm(s);
+		return;
+	}
+	if (h != NULL)
+		session_log(s, LOG_LEVEL_INFO, "the %s took none of its last "
+		    "%zu bytes in %u s: dropping them", h->name,
+		    buf_len(&h->out), s->cfg->stall_timeout);
+	session_abort(s, "flush timeout");
 }
 
 void
@@ -249,8 +280,12 @@ session_enter(struct session *s, enum session_state state)
 		stall_arm(s);
 		break;
 	case SESSION_CLOSING:
-		/* Bounded time to flush what is queued. */
-		arm_timer(s, ev_now(s->srv->loop) + cfg->handshake_timeout);
+		/* Bounded time to flush what is queued: from the relay, while
+		 * it is being taken (flush_check). */
+		if (s->hs == NULL)
+			stall_arm(s);
+		else
+			arm_timer(s, ev_now(s->srv->loop) + cfg->handshake_timeout);
 		break;
 	case SESSION_LINGER:
 		arm_timer(s, ev_now(s->srv->loop) + LINGER_SECONDS);
@@ -1091,7 +1126,7 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		    state_names[s->state]);
 		break;
 	case SESSION_CLOSING:
-		session_abort(s, "flush timeout");
+		flush_check(s);
 		break;
 	case SESSION_RELAY:
 		stall_check(s);
