@@ -99,6 +99,9 @@ log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
+static void log_with_errno(enum log_level level, int err, const char *fmt,
+    va_list ap) PRINTF_LIKE(3, 0);
+
 static void
 log_with_errno(enum log_level level, int err, const char *fmt, va_list ap)
 {

@@ -75,6 +75,9 @@ session_log(const struct session *s, enum log_level level, const char *fmt, ...)
 	log_msg(level, "session %llu: %s", (unsigned long long)s->id, msg);
 }
 
+static void set_reason(struct session *s, const char *fmt, va_list ap)
+    PRINTF_LIKE(2, 0);
+
 static void
 set_reason(struct session *s, const char *fmt, va_list ap)
 {
