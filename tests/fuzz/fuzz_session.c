@@ -621,6 +621,9 @@ __wrap_net_connect_start(const struct net_addr *a, int *fdp)
 
 /* ---- log ----------------------------------------------------------------- */
 
+void __wrap_log_msg(enum log_level level, const char *fmt, ...)
+    PRINTF_LIKE(2, 3);
+
 void
 __wrap_log_msg(enum log_level level, const char *fmt, ...)
 {
