@@ -10,6 +10,7 @@
 #include <time.h>
 #include <gnutls/gnutls.h>
 
+#include "certcache.h"
 #include "config.h"
 
 #define TLS_DN_MAX 1024
@@ -19,6 +20,8 @@ struct tls_creds {
 	gnutls_certificate_credentials_t cred;
 	gnutls_priority_t priority;
 	time_t expires;         /* our own certificate's end of validity */
+	time_t crl_until;       /* the CRL's next update (0: none) */
+	struct certcache verified;      /* client chains that verified */
 };
 
 enum tls_load_result {
@@ -63,10 +66,13 @@ typedef ssize_t (*tls_push_fn)(gnutls_transport_ptr_t ptr,
  * a refusal is then told inside TLS). */
 int tls_session_new(gnutls_session_t *out, const struct tls_creds *c, int fd,
     bool request_cert, tls_push_fn push, void *ptr);
-/* Verifies the peer's chain, dates, CRL and client-auth purpose; on return
- * dn holds the subject DN in RFC 4514 order when a certificate was sent
- * (empty otherwise). */
-enum tls_verdict tls_verify_peer(gnutls_session_t s, char *dn, size_t dncap);
+/* Verifies the peer's chain, dates, CRL and client-auth purpose against
+ * c (or finds the same chain verified before, in c->verified, and still
+ * inside its dates and the CRL's: *remembered); on return dn holds the
+ * subject DN in RFC 4514 order when a certificate was sent (empty
+ * otherwise). */
+enum tls_verdict tls_verify_peer(struct tls_creds *c, gnutls_session_t s,
+    char *dn, size_t dncap, bool *remembered);
 /* "TLS1.3 AES-256-GCM" for logs */
 void tls_describe(gnutls_session_t s, char *out, size_t cap);
 /* GnuTLS's message for err without its final full stop, so a log line

@@ -622,9 +622,14 @@ check_certificate(struct session *s)
 	const struct service *svc = s->svc;
 	char dn[TLS_DN_MAX] = "";
 	enum tls_verdict v = TLS_PEER_NO_CERT;
+	bool remembered = false;
 
 	if (svc->client_cert != CLIENT_CERT_NONE)
-		v = tls_verify_peer(s->tls, dn, sizeof dn);
+		v = tls_verify_peer(svc->creds, s->tls, dn, sizeof dn,
+		    &remembered);
+	if (remembered)
+		session_log(s, LOG_LEVEL_DEBUG, "client certificate chain "
+		    "verified before, still valid");
 	if (dn[0] != '\0' && (s->dn = strdup(dn)) == NULL) {
 		session_abort(s, "out of memory");
 		return;

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <gnutls/gnutls.h>
+#include <gnutls/crypto.h>
 #include <gnutls/x509.h>
 
 #include "tls.h"
@@ -118,6 +119,32 @@ out:
 	return res;
 }
 
+/* The earliest next update of the CRLs in path, 0 when none says; the
+ * file has been read once already, by GnuTLS. */
+static time_t
+crl_next_update(const char *path)
+{
+	gnutls_datum_t data = { NULL, 0 };
+	gnutls_x509_crl_t *crls = NULL;
+	unsigned int n = 0;
+	time_t until = 0;
+
+	if (gnutls_load_file(path, &data) < 0)
+		return 0;
+	if (gnutls_x509_crl_list_import2(&crls, &n, &data, GNUTLS_X509_FMT_PEM,
+	    0) >= 0) {
+		for (unsigned int i = 0; i < n; i++) {
+			time_t t = gnutls_x509_crl_get_next_update(crls[i]);
+			if (t != (time_t)-1 && (until == 0 || t < until))
+				until = t;
+			gnutls_x509_crl_deinit(crls[i]);
+		}
+		gnutls_free(crls);
+	}
+	gnutls_free(data.data);
+	return until;
+}
+
 enum tls_load_result
 tls_creds_load(const struct tls_settings *s, struct tls_creds **out,
     char *err, size_t errlen)
@@ -127,7 +154,9 @@ tls_creds_load(const struct tls_settings *s, struct tls_creds **out,
 	int ret;
 
 	*out = NULL;
-	if ((c = calloc(1, sizeof *c)) == NULL) {
+	if ((c = calloc(1, sizeof *c)) == NULL ||
+	    certcache_init(&c->verified, CERTCACHE_SLOTS) < 0) {
+		free(c);
 		snprintf(err, errlen, "out of memory");
 		return TLS_LOAD_FAILED;
 	}
@@ -164,6 +193,8 @@ tls_creds_load(const struct tls_settings *s, struct tls_creds **out,
 	}
 	if (check_own_chain(s, &c->expires, err, errlen) != TLS_LOAD_OK)
 		goto fail;
+	if (s->crl_file != NULL)
+		c->crl_until = crl_next_update(s->crl_file);
 	if (gnutls_priority_init(&c->priority, s->priority, &errpos) < 0) {
 		snprintf(err, errlen, "bad TLS priority string at \"%s\"",
 		    errpos ? errpos : s->priority);
@@ -185,6 +216,7 @@ tls_creds_free(struct tls_creds *c)
 		gnutls_certificate_free_credentials(c->cred);
 	if (c->priority != NULL)
 		gnutls_priority_deinit(c->priority);
+	certcache_destroy(&c->verified);
 	free(c);
 }
 
@@ -249,22 +281,116 @@ peer_dn(gnutls_session_t s, char *dn, size_t dncap)
 	gnutls_x509_crt_deinit(crt);
 }
 
-enum tls_verdict
-tls_verify_peer(gnutls_session_t s, char *dn, size_t dncap)
+/* The cache key of a chain: SHA-256 over each certificate's length and
+ * DER; -1 when GnuTLS cannot hash. */
+static int
+chain_key(const gnutls_datum_t *certs, unsigned int n, uint8_t *key)
 {
+	gnutls_hash_hd_t h;
+
+	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+		return -1;
+	for (unsigned int i = 0; i < n; i++) {
+		uint8_t len[4] = { (uint8_t)(certs[i].size >> 24),
+		    (uint8_t)(certs[i].size >> 16), (uint8_t)(certs[i].size >> 8),
+		    (uint8_t)certs[i].size };
+		gnutls_hash(h, len, sizeof len);
+		gnutls_hash(h, certs[i].data, certs[i].size);
+	}
+	gnutls_hash_deinit(h, key);
+	return 0;
+}
+
+/* Narrows [*from, *until) to crt's validity. */
+static void
+narrow_span(gnutls_x509_crt_t crt, time_t *from, time_t *until)
+{
+	time_t a = gnutls_x509_crt_get_activation_time(crt);
+	time_t e = gnutls_x509_crt_get_expiration_time(crt);
+
+	if (a == (time_t)-1 || e == (time_t)-1) {
+		*until = *from;         /* unknown: not remembered */
+		return;
+	}
+	if (a > *from)
+		*from = a;
+	if (e < *until)
+		*until = e;
+}
+
+/* The span in which a chain that verified now goes on verifying: inside
+ * every certificate's dates, the CA's that issued the last one, and the
+ * CRL's next update.  An empty span when any of them cannot be read. */
+static void
+chain_span(const struct tls_creds *c, const gnutls_datum_t *certs,
+    unsigned int n, time_t *from, time_t *until)
+{
+	gnutls_x509_trust_list_t tl = NULL;
+	gnutls_x509_crt_t crt = NULL, issuer = NULL;
+
+	*from = 0;
+	*until = c->crl_until != 0 ? c->crl_until :
+	    (time_t)(sizeof (time_t) == 8 ? INT64_MAX : INT32_MAX);
+	for (unsigned int i = 0; i < n; i++) {
+		if (crt != NULL)
+			gnutls_x509_crt_deinit(crt);
+		crt = NULL;
+		if (gnutls_x509_crt_init(&crt) < 0 ||
+		    gnutls_x509_crt_import(crt, &certs[i],
+		    GNUTLS_X509_FMT_DER) < 0) {
+			*until = *from;
+			goto out;
+		}
+		narrow_span(crt, from, until);
+	}
+	gnutls_certificate_get_trust_list(c->cred, &tl);
+	if (gnutls_x509_trust_list_get_issuer(tl, crt, &issuer,
+	    GNUTLS_TL_GET_COPY) < 0) {
+		*until = *from;
+		goto out;
+	}
+	narrow_span(issuer, from, until);
+	gnutls_x509_crt_deinit(issuer);
+out:
+	if (crt != NULL)
+		gnutls_x509_crt_deinit(crt);
+}
+
+enum tls_verdict
+tls_verify_peer(struct tls_creds *c, gnutls_session_t s, char *dn,
+    size_t dncap, bool *remembered)
+{
+	const gnutls_datum_t *certs;
 	unsigned int n = 0, status = 0;
+	uint8_t key[CERTCACHE_KEY];
+	int keyed;
+	time_t from, until;
 	gnutls_typed_vdata_st purpose = {
 		.type = GNUTLS_DT_KEY_PURPOSE_OID,
 		.data = (void *)GNUTLS_KP_TLS_WWW_CLIENT,
 	};
 
-	peer_dn(s, dn, dncap);
-	if (gnutls_certificate_get_peers(s, &n) == NULL || n == 0)
+	dn[0] = '\0';
+	*remembered = false;
+	certs = gnutls_certificate_get_peers(s, &n);
+	if (certs == NULL || n == 0)
 		return TLS_PEER_NO_CERT;
+	keyed = chain_key(certs, n, key) == 0;
+	if (keyed && certcache_lookup(&c->verified, key, time(NULL), dn,
+	    dncap)) {
+		*remembered = true;
+		return TLS_PEER_OK;
+	}
+	peer_dn(s, dn, dncap);
 	if (gnutls_certificate_verify_peers(s, &purpose, 1, &status) < 0)
 		return TLS_PEER_BAD;
-	if (status == 0)
+	if (status == 0) {
+		if (keyed) {
+			chain_span(c, certs, n, &from, &until);
+			certcache_insert(&c->verified, key, from, until, dn);
+		}
 		return TLS_PEER_OK;
+	}
 	if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA |
 	    GNUTLS_CERT_SIGNATURE_FAILURE))
 		return TLS_PEER_UNTRUSTED;

@@ -13,7 +13,8 @@
  *  - "TLS" is a pass-through on the client socket with a record layer of
  *    its own: the server's handshake flight is the two bytes 16 03; the
  *    client's is u8 flags, u8 dnlen, dn (flags & 0x80: the handshake
- *    fails; & 0x40: a warning alert first; & 0x0f: the verdict on the
+ *    fails; & 0x40: a warning alert first; & 0x20: a good verdict comes
+ *    from the cache of verified chains; & 0x0f: the verdict on the
  *    certificate, an enum tls_verdict, with dn as its subject).  After
  *    it, the client's records are u16 length and payload, length 0 being
  *    close_notify and more than 16384 a fatal error; ours are shaped like
@@ -256,8 +257,8 @@ int __wrap_tls_session_new(gnutls_session_t *out, const struct tls_creds *c,
 size_t __wrap_gnutls_record_get_max_size(gnutls_session_t s);
 size_t __wrap_gnutls_record_overhead_size(gnutls_session_t s);
 int __wrap_gnutls_handshake(gnutls_session_t s);
-enum tls_verdict __wrap_tls_verify_peer(gnutls_session_t s, char *dn,
-    size_t dncap);
+enum tls_verdict __wrap_tls_verify_peer(struct tls_creds *c,
+    gnutls_session_t s, char *dn, size_t dncap, bool *remembered);
 void __wrap_tls_describe(gnutls_session_t s, char *out, size_t cap);
 ssize_t __wrap_gnutls_record_recv(gnutls_session_t s, void *dst, size_t cap);
 ssize_t __wrap_gnutls_record_send(gnutls_session_t s, const void *p,
@@ -334,13 +335,16 @@ __wrap_gnutls_handshake(gnutls_session_t s)
 }
 
 enum tls_verdict
-__wrap_tls_verify_peer(gnutls_session_t s, char *dn, size_t dncap)
+__wrap_tls_verify_peer(struct tls_creds *c, gnutls_session_t s, char *dn,
+    size_t dncap, bool *remembered)
 {
 	struct fake_tls *t = fake(s);
 	struct client *cl = t->cl;
 	enum tls_verdict v = (enum tls_verdict)((t->hello[0] & 0x0f) % 9);
 
 	FUZZ_CHECK(t->done, "certificate checked before the handshake ended");
+	(void)c;
+	*remembered = (t->hello[0] & 0x20) != 0 && v == TLS_PEER_OK;
 	cl->verified = true;
 	cl->verdict = v;
 	/* Like tls_verify_peer: the subject only when a certificate came. */
