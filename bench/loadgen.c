@@ -18,7 +18,8 @@
  *   plain     the same RFB handshake on plain TCP
  * TLS: full handshakes only (no resumption; the client asks for no session
  * tickets), the client certificate when --cert and --key are given, the
- * server's chain checked against --ca when given (not its name), GnuTLS
+ * server's chain checked against --ca when given (not its name; it costs
+ * CPU, so measurements leave it out), GnuTLS
  * priority --priority (default NORMAL).
  *
  * Tests (one result line of key=value pairs on stdout):
