@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/compare --smoke against the build under test: vencryptd, haproxy,
 # hitch and stunnel in front of bench/backend, each refusing a client
-# without a certificate, then one short round of every test (idle
+# without a certificate and one with a certificate from another CA, then
+# one short round of every test (idle
 # sessions, 8-byte round trips, handshakes, transfers down and up).  Every
 # relay must give a number for every figure, every run must succeed,
 # vencryptd and the backend must exit 0 on SIGTERM, and nothing the run
