@@ -10,13 +10,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BUF_SIZE (32 * 1024)   /* two full TLS records */
+#define BUF_SIZE (64 * 1024)   /* four TLS records */
 
 struct buf_pool {
 	void *free;             /* singly linked list of spare chunks */
 	size_t nfree;
 	size_t maxfree;         /* spare chunks kept for reuse */
 	size_t inuse;
+	uint8_t *scratch;       /* BUF_SIZE bytes on their way to TLS */
 };
 
 struct buf {
@@ -25,7 +26,8 @@ struct buf {
 	size_t tail;            /* one past the last byte */
 };
 
-void buf_pool_init(struct buf_pool *pool, size_t maxfree);
+/* -1 when out of memory. */
+int buf_pool_init(struct buf_pool *pool, size_t maxfree);
 void buf_pool_destroy(struct buf_pool *pool);
 
 static inline size_t buf_len(const struct buf *b) { return b->tail - b->head; }

@@ -4,7 +4,10 @@
 #ifndef VENCRYPTD_RELAY_H
 #define VENCRYPTD_RELAY_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
+#include <gnutls/gnutls.h>
 #include "session.h"
 
 enum io_result {
@@ -20,11 +23,21 @@ enum io_result half_recv(struct half *h, void *dst, size_t cap, size_t *got,
 /* Write h->out until empty or the fd is full. */
 enum io_result half_flush(struct half *h, struct buf_pool *pool,
     const char **why);
-/* Send the rest of a TLS record a write left half sent, and nothing
- * else (IO_OK at once when there is none). */
-enum io_result half_finish_record(struct half *h, const char **why);
+/* Payload bytes that fit in h's queue now (on a TLS half, as records). */
+size_t half_room(const struct half *h);
+/* Queue n bytes for h (encrypted on a TLS half); n <= half_room(h). */
+enum io_result half_queue(struct half *h, struct buf_pool *pool,
+    const void *p, size_t n, const char **why);
+/* GnuTLS's push for a TLS half: straight to the fd when nothing is queued,
+ * else (and while half_queue gathers records) into the queue. */
+ssize_t half_push(gnutls_transport_ptr_t ptr, const giovec_t *iov,
+    int iovcnt);
+/* h is gone: nothing more goes to it.  With finish_record, the rest of a
+ * TLS record it has begun to take still goes. */
+void half_cut(struct half *h, struct buf_pool *pool, bool finish_record);
 /* Read from h into h->peer->out while there is room, including records
- * already decrypted inside GnuTLS. */
+ * already decrypted inside GnuTLS: IO_OK when the queue is full (h may
+ * have more), IO_AGAIN when h has nothing more for now. */
 enum io_result relay_pump(struct half *h, struct buf_pool *pool,
     const char **why);
 /* Bytes GnuTLS holds decrypted for h (they never wake the fd). */

@@ -51,8 +51,10 @@ struct half {
 	int events;             /* the mask io is armed with, 0 when stopped */
 	struct buf out;         /* bytes queued for this fd */
 	gnutls_session_t tls;   /* set once records flow on this fd */
-	size_t tls_inflight;    /* length handed to an interrupted record send */
+	int gathering;          /* records go to out, for one write */
+	size_t record_left;     /* of the record at out's head, still to send */
 	int broken;             /* gone (closed, failed): nothing more goes to it */
+	int bye;                /* close_notify given to GnuTLS */
 	ev_tstamp since;        /* while out holds bytes: when they were queued
 	                         * or the fd last took some (stall_timeout) */
 	uint64_t nread;         /* payload bytes read from this side */

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <time.h>
 #include <gnutls/gnutls.h>
 
@@ -52,11 +53,16 @@ enum tls_verdict {
 
 const char *tls_verdict_reason(enum tls_verdict v);
 
-/* A server session reading the given fd, tickets off, a client
- * certificate requested when request_cert (never required: a refusal is
- * then told inside TLS). */
+/* Where a session's records go: GnuTLS hands each one to push(ptr, ...),
+ * which returns how many bytes it took (or -1 with errno). */
+typedef ssize_t (*tls_push_fn)(gnutls_transport_ptr_t ptr,
+    const giovec_t *iov, int iovcnt);
+
+/* A server session reading the given fd and writing through push, tickets
+ * off, a client certificate requested when request_cert (never required:
+ * a refusal is then told inside TLS). */
 int tls_session_new(gnutls_session_t *out, const struct tls_creds *c, int fd,
-    bool request_cert);
+    bool request_cert, tls_push_fn push, void *ptr);
 /* Verifies the peer's chain, dates, CRL and client-auth purpose; on return
  * dn holds the subject DN in RFC 4514 order when a certificate was sent
  * (empty otherwise). */

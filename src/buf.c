@@ -10,13 +10,15 @@ struct chunk {
 	struct chunk *next;
 };
 
-void
+int
 buf_pool_init(struct buf_pool *pool, size_t maxfree)
 {
 	pool->free = NULL;
 	pool->nfree = 0;
 	pool->maxfree = maxfree;
 	pool->inuse = 0;
+	pool->scratch = malloc(BUF_SIZE);
+	return pool->scratch != NULL ? 0 : -1;
 }
 
 void
@@ -30,6 +32,8 @@ buf_pool_destroy(struct buf_pool *pool)
 	}
 	pool->free = NULL;
 	pool->nfree = 0;
+	free(pool->scratch);
+	pool->scratch = NULL;
 }
 
 static uint8_t *

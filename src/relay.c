@@ -1,11 +1,15 @@
 /*
  * relay.c - the byte mover.  The same code serves both halves of a
- * session; a half with a TLS session speaks records, the other raw bytes.
+ * session.  A half's queue holds exactly the bytes its fd still has to
+ * take: on a TLS half, whole records, encrypted as they are queued, so
+ * one write carries several records and GnuTLS never holds a record half
+ * sent.
  */
 #include <errno.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <linux/sockios.h>
@@ -15,11 +19,13 @@
 #include "server.h"
 #include "tls.h"
 
-#define TLS_RECORD_MAX 16384
+#define TLS_HEADER 5            /* type, version, length */
+/* Room in a TLS half's queue that payload never takes, so a record GnuTLS
+ * writes of its own accord (an alert, a KeyUpdate answer) always fits. */
+#define TLS_CONTROL_ROOM 1024
 
 /* Why a TLS call failed; for a failed socket call, the system's reason
- * (errno as the call left it).  A send that meets a reset fails as a
- * premature termination. */
+ * (errno as the call left it). */
 static const char *
 tls_why(ssize_t r)
 {
@@ -47,6 +53,159 @@ half_unacked(const struct half *h)
 	(void)h;
 #endif
 	return 0;
+}
+
+size_t
+half_room(const struct half *h)
+{
+	size_t room = buf_room(&h->out), rec, over, n;
+
+	if (h->tls == NULL)
+		return room;
+	if (room <= TLS_CONTROL_ROOM)
+		return 0;
+	room -= TLS_CONTROL_ROOM;
+	rec = gnutls_record_get_max_size(h->tls);
+	over = gnutls_record_overhead_size(h->tls);
+	/* Whole records, then what a last, shorter one can carry. */
+	n = room / (rec + over) * rec;
+	room %= rec + over;
+	return n + (room > over ? room - over : 0);
+}
+
+ssize_t
+half_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int iovcnt)
+{
+	struct half *h = ptr;
+	struct buf_pool *pool = &h->s->srv->pool;
+	size_t total = 0, done = 0, skip;
+
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	/* Straight to the fd when nothing waits before these bytes and no
+	 * records are being gathered for one write. */
+	if (!h->gathering && buf_empty(&h->out)) {
+		struct msghdr msg = {
+			.msg_iov = (struct iovec *)(uintptr_t)iov,
+			.msg_iovlen = (size_t)iovcnt,
+		};
+		ssize_t n;
+		do
+			n = sendmsg(h->fd, &msg, MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if (n > 0) {
+			h->since = ev_now(h->s->srv->loop);
+			done = (size_t)n;
+		}
+	}
+	if (done < total && buf_empty(&h->out))
+		h->since = ev_now(h->s->srv->loop);
+	/* The rest is queued, as far as there is room. */
+	skip = done;
+	for (int i = 0; i < iovcnt && done < total; i++) {
+		size_t len = iov[i].iov_len, got;
+		if (skip >= len) {
+			skip -= len;
+			continue;
+		}
+		got = buf_append(&h->out, pool, (const uint8_t *)iov[i].iov_base +
+		    skip, len - skip);
+		done += got;
+		if (got < len - skip)
+			break;
+		skip = 0;
+	}
+	if (done == 0) {
+		errno = EAGAIN;
+		return -1;
+	}
+	return (ssize_t)done;
+}
+
+enum io_result
+half_queue(struct half *h, struct buf_pool *pool, const void *p, size_t n,
+    const char **why)
+{
+	const uint8_t *src = p;
+
+	if (h->tls == NULL) {
+		if (buf_append(&h->out, pool, p, n) == n)
+			return IO_OK;
+		*why = "queue full";
+		return IO_ERROR;
+	}
+	/* Each record lands whole in the queue (half_room() made sure it
+	 * fits), to leave with the others in one write. */
+	h->gathering = 1;
+	while (n > 0) {
+		ssize_t r = gnutls_record_send(h->tls, src, n);
+		if (r <= 0) {
+			h->gathering = 0;
+			*why = r == GNUTLS_E_AGAIN ? "queue full" : tls_why(r);
+			return IO_ERROR;
+		}
+		src += r;
+		n -= (size_t)r;
+	}
+	h->gathering = 0;
+	return IO_OK;
+}
+
+/* On a TLS half, follow the records as bytes leave: h->record_left is
+ * what the record at the head still has to send. */
+static void
+track_records(struct half *h, size_t sent)
+{
+	const uint8_t *p = buf_head(&h->out);
+
+	while (sent > 0) {
+		size_t step;
+		if (h->record_left == 0)
+			h->record_left = TLS_HEADER + ((size_t)p[3] << 8 | p[4]);
+		step = sent < h->record_left ? sent : h->record_left;
+		h->record_left -= step;
+		sent -= step;
+		p += step;
+	}
+}
+
+enum io_result
+half_flush(struct half *h, struct buf_pool *pool, const char **why)
+{
+	while (!buf_empty(&h->out)) {
+		ssize_t r = send(h->fd, buf_head(&h->out), buf_len(&h->out),
+		    MSG_NOSIGNAL);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return IO_AGAIN;
+			*why = strerror(errno);
+			return IO_ERROR;
+		}
+		if (h->tls != NULL)
+			track_records(h, (size_t)r);
+		buf_consume(&h->out, pool, (size_t)r);
+		h->since = ev_now(h->s->srv->loop);
+	}
+	return IO_OK;
+}
+
+void
+half_cut(struct half *h, struct buf_pool *pool, bool finish_record)
+{
+	h->broken = 1;
+	if (!finish_record || h->tls == NULL || h->record_left == 0 ||
+	    buf_empty(&h->out)) {
+		buf_release(&h->out, pool);
+		h->record_left = 0;
+		return;
+	}
+	/* Cut short, the record would read as corruption rather than as
+	 * our end. */
+	h->out.tail = h->out.head + h->record_left;
 }
 
 enum io_result
@@ -87,102 +246,46 @@ half_recv(struct half *h, void *dst, size_t cap, size_t *got,
 	}
 }
 
-/* One write of up to len bytes; *sent set on IO_OK. */
-static enum io_result
-half_send(struct half *h, const uint8_t *p, size_t len, size_t *sent,
-    const char **why)
-{
-	if (h->tls != NULL) {
-		/* An interrupted record must be retried with the same length. */
-		size_t n = h->tls_inflight ? h->tls_inflight :
-		    (len > TLS_RECORD_MAX ? TLS_RECORD_MAX : len);
-		ssize_t r = gnutls_record_send(h->tls, p, n);
-		if (r > 0) {
-			h->tls_inflight = 0;
-			*sent = (size_t)r;
-			return IO_OK;
-		}
-		if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
-			h->tls_inflight = n;
-			return IO_AGAIN;
-		}
-		*why = tls_why(r);
-		return IO_ERROR;
-	}
-	for (;;) {
-		ssize_t r = send(h->fd, p, len, MSG_NOSIGNAL);
-		if (r >= 0) {
-			*sent = (size_t)r;
-			return IO_OK;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return IO_AGAIN;
-		*why = strerror(errno);
-		return IO_ERROR;
-	}
-}
-
-enum io_result
-half_flush(struct half *h, struct buf_pool *pool, const char **why)
-{
-	while (!buf_empty(&h->out)) {
-		size_t sent = 0;
-		enum io_result r = half_send(h, buf_head(&h->out),
-		    buf_len(&h->out), &sent, why);
-		if (r != IO_OK)
-			return r;
-		buf_consume(&h->out, pool, sent);
-		h->since = ev_now(h->s->srv->loop);
-	}
-	return IO_OK;
-}
-
-enum io_result
-half_finish_record(struct half *h, const char **why)
-{
-	ssize_t r;
-
-	if (h->tls == NULL || h->tls_inflight == 0)
-		return IO_OK;
-	/* GnuTLS holds the rest of the record: NULL, 0 sends it. */
-	r = gnutls_record_send(h->tls, NULL, 0);
-	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
-		return IO_AGAIN;
-	h->tls_inflight = 0;
-	if (r < 0) {
-		*why = tls_error((int)r);
-		return IO_ERROR;
-	}
-	return IO_OK;
-}
-
 enum io_result
 relay_pump(struct half *h, struct buf_pool *pool, const char **why)
 {
-	struct buf *dst = &h->peer->out;
+	struct half *dst = h->peer;
+	size_t room;
 
-	if (buf_empty(dst))
-		h->peer->since = ev_now(h->s->srv->loop);
-	while (buf_room(dst) > 0) {
+	if (buf_empty(&dst->out))
+		dst->since = ev_now(h->s->srv->loop);
+	while ((room = half_room(dst)) > 0) {
 		size_t avail, got = 0;
-		uint8_t *p = buf_reserve(dst, pool, &avail);
+		uint8_t *p;
+		enum io_result r;
+
+		/* Into the queue itself for a plain fd; through the loop's
+		 * scratch space, to be encrypted, for a TLS one. */
+		if (dst->tls == NULL) {
+			p = buf_reserve(&dst->out, pool, &avail);
+		} else {
+			p = pool->scratch;
+			avail = room < BUF_SIZE ? room : BUF_SIZE;
+		}
 		if (p == NULL) {
 			*why = "out of memory";
 			return IO_ERROR;
 		}
-		enum io_result r = half_recv(h, p, avail, &got, why);
+		r = half_recv(h, p, avail, &got, why);
 		if (r != IO_OK) {
-			if (buf_empty(dst))
-				buf_release(dst, pool);
-			return r == IO_AGAIN ? IO_OK : r;
+			if (buf_empty(&dst->out))
+				buf_release(&dst->out, pool);
+			return r;
 		}
-		buf_commit(dst, got);
+		if (dst->tls == NULL) {
+			buf_commit(&dst->out, got);
+		} else if (half_queue(dst, pool, p, got, why) != IO_OK) {
+			return IO_ERROR;
+		}
 		/* A short plain read means the socket is drained; a TLS read
 		 * goes on while GnuTLS holds decrypted bytes. */
 		if (got < avail && half_pending(h) == 0)
-			break;
+			return IO_AGAIN;
 	}
 	return IO_OK;
 }

@@ -128,7 +128,11 @@ server_init(struct server *srv, struct ev_loop *loop, struct config *cfg)
 		backoff_destroy(&srv->backoff);
 		return -1;
 	}
-	buf_pool_init(&srv->pool, POOL_SPARE);
+	if (buf_pool_init(&srv->pool, POOL_SPARE) < 0) {
+		verifier_destroy(&srv->verifier);
+		backoff_destroy(&srv->backoff);
+		return -1;
+	}
 	ev_signal_init(&srv->sig_term, signal_cb, SIGTERM);
 	srv->sig_term.data = srv;
 	ev_signal_init(&srv->sig_int, signal_cb, SIGINT);

@@ -25,6 +25,7 @@
 #define LINGER_SECONDS 2.0      /* waiting for peers to close after us */
 #define AUTH_FAILURE_DELAY 1.0  /* before a wrong password is answered */
 #define LOG_USER_MAX 64         /* user name bytes shown in logs */
+#define RELAY_ROUNDS 8          /* queue-fulls moved per event and side */
 
 static void half_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
@@ -119,8 +120,8 @@ half_watch(struct half *h, int events)
 static int
 wants_write(const struct half *h)
 {
-	/* A record begun is finished even to a half that is gone. */
-	return h->tls_inflight != 0 || (!h->broken && !buf_empty(&h->out));
+	/* A half that is gone keeps only the rest of a record it began. */
+	return !buf_empty(&h->out);
 }
 
 void
@@ -156,9 +157,9 @@ session_update_watchers(struct session *s)
 		break;
 	case SESSION_RELAY:
 		/* Read a side only while its peer's queue has room. */
-		if (buf_room(&s->backend.out) > 0)
+		if (half_room(&s->backend) > 0)
 			cev |= EV_READ;
-		if (buf_room(&s->client.out) > 0)
+		if (half_room(&s->client) > 0)
 			bev |= EV_READ;
 		break;
 	case SESSION_CLOSING:
@@ -235,9 +236,7 @@ stall_check(struct session *s)
 	/* It would not take the kernel's queue either: closing with a
 	 * reset frees that at once too. */
 	(void)setsockopt(h->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-	h->broken = 1;
-	h->tls_inflight = 0;    /* nor the rest of a record begun */
-	buf_release(&h->out, &s->srv->pool);
+	half_cut(h, &s->srv->pool, false);
 	session_enter(s, SESSION_CLOSING);
 }
 
@@ -307,8 +306,13 @@ session_enter(struct session *s, enum session_state state)
 void
 session_send_client(struct session *s, const void *p, size_t n)
 {
-	if (buf_append(&s->client.out, &s->srv->pool, p, n) != n)
-		s->client.broken = 1;
+	const char *why;
+
+	if (s->client.broken)
+		return;
+	if (half_room(&s->client) < n ||
+	    half_queue(&s->client, &s->srv->pool, p, n, &why) != IO_OK)
+		half_cut(&s->client, &s->srv->pool, false);
 }
 
 void
@@ -319,10 +323,8 @@ session_abort(struct session *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	set_reason(s, fmt, ap);
 	va_end(ap);
-	buf_release(&s->client.out, &s->srv->pool);
-	buf_release(&s->backend.out, &s->srv->pool);
-	s->client.broken = s->backend.broken = 1;
-	s->client.tls_inflight = s->backend.tls_inflight = 0;
+	half_cut(&s->client, &s->srv->pool, false);
+	half_cut(&s->backend, &s->srv->pool, false);
 	s->state = SESSION_CLOSING;
 }
 
@@ -398,8 +400,7 @@ session_refuse(struct session *s, const char *client_reason,
 		break;
 	}
 	/* Nothing more goes to the backend (if it was reached at all). */
-	buf_release(&s->backend.out, &s->srv->pool);
-	s->backend.broken = 1;
+	half_cut(&s->backend, &s->srv->pool, false);
 	if (n > 0)
 		session_send_client(s, msg, n);
 	session_enter(s, SESSION_CLOSING);
@@ -454,7 +455,8 @@ static void
 start_tls(struct session *s)
 {
 	if (tls_session_new(&s->tls, s->svc->creds, s->client.fd,
-	    s->svc->client_cert != CLIENT_CERT_NONE) < 0) {
+	    s->svc->client_cert != CLIENT_CERT_NONE, half_push,
+	    &s->client) < 0) {
 		session_abort(s, "cannot create a TLS session");
 		return;
 	}
@@ -888,13 +890,26 @@ relay_from(struct session *s, struct half *h)
 {
 	struct buf_pool *pool = &s->srv->pool;
 	const char *why = NULL;
-	enum io_result r = relay_pump(h, pool, &why);
+	enum io_result r;
 
-	if (r == IO_OK) {
+	/* While the source fills the queue and the destination empties it,
+	 * go round again rather than back through the loop: up to a budget,
+	 * so one busy session does not keep the others waiting. */
+	for (unsigned round = 1;; round++) {
+		r = relay_pump(h, pool, &why);
+		if (r == IO_EOF || r == IO_ERROR)
+			break;
+		int more = r == IO_OK;
 		r = half_flush(h->peer, pool, &why);
-		if (r != IO_ERROR)
+		if (r == IO_ERROR) {
+			h = h->peer;
+			break;
+		}
+		/* Past the budget only for what GnuTLS already holds: that
+		 * would never wake the fd. */
+		if (!more || r != IO_OK ||
+		    (round >= RELAY_ROUNDS && half_pending(h) == 0))
 			return 1;
-		h = h->peer;
 	}
 	if (r == IO_EOF)
 		snprintf(s->reason, sizeof s->reason, "%s closed", h->name);
@@ -902,12 +917,8 @@ relay_from(struct session *s, struct half *h)
 		snprintf(s->reason, sizeof s->reason, "%s error: %s", h->name,
 		    why);
 	/* h is gone: what was read from it still goes to its peer.  A
-	 * record half sent to it before its end is finished in closing:
-	 * cut short, it would read as corruption rather than as our end. */
-	h->broken = 1;
-	if (r != IO_EOF)
-		h->tls_inflight = 0;
-	buf_release(&h->out, pool);
+	 * record half sent to it before its end is finished in closing. */
+	half_cut(h, pool, r == IO_EOF);
 	session_enter(s, SESSION_CLOSING);
 	return 0;
 }
@@ -921,9 +932,7 @@ relay_step(struct session *s, struct half *h, int revents)
 	if (revents & EV_WRITE &&
 	    half_flush(h, &s->srv->pool, &why) == IO_ERROR) {
 		snprintf(s->reason, sizeof s->reason, "%s error: %s", h->name, why);
-		h->broken = 1;
-		h->tls_inflight = 0;
-		buf_release(&h->out, &s->srv->pool);
+		half_cut(h, &s->srv->pool, false);
 		session_enter(s, SESSION_CLOSING);
 		return;
 	}
@@ -931,7 +940,7 @@ relay_step(struct session *s, struct half *h, int revents)
 		return;
 	/* Room again in h's queue: take what GnuTLS already decrypted on the
 	 * other side, which will never wake its fd. */
-	if (buf_room(&h->out) > 0 && half_pending(h->peer) > 0)
+	if (half_room(h) > 0 && half_pending(h->peer) > 0)
 		(void)relay_from(s, h->peer);
 }
 
@@ -940,15 +949,8 @@ closing_step(struct session *s, struct half *h)
 {
 	const char *why = NULL;
 
-	if (h->broken) {
-		(void)half_finish_record(h, &why);
-		return;
-	}
-	if (half_flush(h, &s->srv->pool, &why) == IO_ERROR) {
-		h->broken = 1;
-		h->tls_inflight = 0;
-		buf_release(&h->out, &s->srv->pool);
-	}
+	if (half_flush(h, &s->srv->pool, &why) == IO_ERROR)
+		half_cut(h, &s->srv->pool, false);
 }
 
 static void
@@ -958,9 +960,7 @@ half_close(struct session *s, struct half *h)
 	if (h->fd >= 0)
 		close(h->fd);
 	h->fd = -1;
-	h->broken = 1;
-	h->tls_inflight = 0;
-	buf_release(&h->out, &s->srv->pool);
+	half_cut(h, &s->srv->pool, false);
 }
 
 /* Everything is flushed: end our side of each live half (close_notify
@@ -970,6 +970,17 @@ start_linger(struct session *s)
 {
 	struct half *halves[] = { &s->client, &s->backend };
 
+	/* close_notify goes like any record: when it has to wait in the
+	 * queue, the shutdown waits for it. */
+	for (size_t i = 0; i < 2; i++) {
+		struct half *h = halves[i];
+		if (h->fd >= 0 && !h->broken && h->tls != NULL && !h->bye) {
+			h->bye = 1;
+			(void)gnutls_bye(h->tls, GNUTLS_SHUT_WR);
+		}
+	}
+	if (wants_write(&s->client) || wants_write(&s->backend))
+		return;
 	for (size_t i = 0; i < 2; i++) {
 		struct half *h = halves[i];
 		if (h->fd < 0)
@@ -978,8 +989,6 @@ start_linger(struct session *s)
 			half_close(s, h);
 			continue;
 		}
-		if (h->tls != NULL)
-			(void)gnutls_bye(h->tls, GNUTLS_SHUT_WR);
 		if (shutdown(h->fd, SHUT_WR) < 0)
 			half_close(s, h);
 		h->unacked = half_unacked(h);
@@ -1053,14 +1062,21 @@ half_cb(struct ev_loop *loop, ev_io *w, int revents)
 			client_readable_clear(s);
 		break;
 	case SESSION_TLS_HANDSHAKE:
-		tls_handshake_step(s);
-		break;
 	case SESSION_CREDENTIALS:
-		read_credentials(s);
-		break;
 	case SESSION_PASSWORD_CHECK:
 	case SESSION_AUTH_DELAY:
-		/* No watcher is armed in these states. */
+		/* What GnuTLS could not write at once waits in the queue. */
+		if (revents & EV_WRITE &&
+		    half_flush(h, &s->srv->pool, &why) == IO_ERROR) {
+			session_abort(s, "client error during %s: %s",
+			    state_names[s->state], why);
+			break;
+		}
+		if (s->state == SESSION_TLS_HANDSHAKE)
+			tls_handshake_step(s);
+		else if (s->state == SESSION_CREDENTIALS)
+			read_credentials(s);
+		/* The other two read nothing: only a write wakes them. */
 		break;
 	case SESSION_BACKEND_CONNECT:
 	case SESSION_BACKEND_VERSION:

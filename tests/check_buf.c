@@ -13,7 +13,7 @@ START_TEST(test_empty_holds_nothing)
 	struct buf_pool pool;
 	struct buf b = { NULL, 0, 0 };
 
-	buf_pool_init(&pool, 4);
+	ck_assert_int_eq(buf_pool_init(&pool, 4), 0);
 	ck_assert(buf_empty(&b));
 	ck_assert_uint_eq(buf_room(&b), BUF_SIZE);
 	ck_assert_uint_eq(buf_append(&b, &pool, "abc", 3), 3);
@@ -35,7 +35,7 @@ START_TEST(test_bounded_and_ordered)
 
 	for (size_t i = 0; i < 3 * BUF_SIZE; i++)
 		src[i] = (uint8_t)(i * 7 + (i >> 8));
-	buf_pool_init(&pool, 4);
+	ck_assert_int_eq(buf_pool_init(&pool, 4), 0);
 	/* Fill in odd-sized pieces, drain in other odd sizes. */
 	while (out < 3 * BUF_SIZE) {
 		while (in < 3 * BUF_SIZE && buf_room(&b) > 0) {
@@ -71,7 +71,7 @@ START_TEST(test_pool_keeps_at_most_maxfree)
 	struct buf b[6];
 
 	memset(b, 0, sizeof b);
-	buf_pool_init(&pool, 2);
+	ck_assert_int_eq(buf_pool_init(&pool, 2), 0);
 	for (int i = 0; i < 6; i++)
 		ck_assert_uint_eq(buf_append(&b[i], &pool, "x", 1), 1);
 	ck_assert_uint_eq(pool.inuse, 6);

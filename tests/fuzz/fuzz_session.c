@@ -15,8 +15,11 @@
  *    client's is u8 flags, u8 dnlen, dn (flags & 0x80: the handshake
  *    fails; & 0x40: a warning alert first; & 0x0f: the verdict on the
  *    certificate, an enum tls_verdict, with dn as its subject).  After
- *    it, records are u16 length and payload, length 0 being close_notify
- *    and more than 16384 a fatal error.  Like GnuTLS, a record is read
+ *    it, the client's records are u16 length and payload, length 0 being
+ *    close_notify and more than 16384 a fatal error; ours are shaped like
+ *    TLS's (u8 type 23, 3, 3, u16 length, payload; close_notify an alert,
+ *    type 21), since the daemon follows them in its queue, and go out
+ *    through the push function the daemon gave, as GnuTLS's do.  Like GnuTLS, a record is read
  *    whole and handed out in pieces, the rest staying pending, where it
  *    never wakes the descriptor.
  *  - A password check comes back when the input says so, with the result
@@ -45,8 +48,9 @@
  *    what the backend gets after the negotiation is what the client sent
  *    after its credentials (so never a password), and a refused client
  *    gets nothing from the backend;
- *  - a record is retried with the length that was interrupted, and
- *    close_notify never cuts one;
+ *  - every record goes into the push function whole (the daemon gathers
+ *    records in its queue and never leaves one half taken), and
+ *    close_notify never follows a record cut short;
  *  - at the end every session is torn down: none left, every pool chunk
  *    back, every password check under way accounted for in the backoff
  *    table, and (LeakSanitizer) everything freed.
@@ -182,7 +186,7 @@ struct fake_tls {
 	int fd;
 	struct client *cl;
 	int dir;                /* what the last GNUTLS_E_AGAIN waited for */
-	size_t hs_sent;         /* of our two handshake bytes */
+	bool hs_sent;           /* our two handshake bytes */
 	uint8_t hello[2 + 255]; /* the client's handshake flight */
 	size_t hello_len;
 	bool warned;            /* the warning alert was given */
@@ -191,9 +195,8 @@ struct fake_tls {
 	size_t rec_len;
 	size_t rx_off, rx_len;  /* the payload of the last record handed out */
 	bool closed;            /* close_notify received */
-	uint8_t tx[2 + RECORD_MAX];
-	size_t tx_len, tx_off;
-	size_t inflight;        /* payload length of the record being sent */
+	tls_push_fn push;       /* the daemon's, with its pointer */
+	void *push_ptr;
 	bool bye;
 };
 
@@ -203,27 +206,29 @@ fake(gnutls_session_t s)
 	return (struct fake_tls *)(void *)s;
 }
 
-/* Sends t->tx; 0 when all of it went, else a GnuTLS error. */
+/* Hands n bytes to the daemon's push, which must take them all: 0, or a
+ * GnuTLS error when the descriptor failed. */
 static int
-fake_flush(struct fake_tls *t)
+fake_push(struct fake_tls *t, const void *p, size_t n)
 {
-	while (t->tx_off < t->tx_len) {
-		ssize_t n = send(t->fd, t->tx + t->tx_off, t->tx_len - t->tx_off,
-		    MSG_NOSIGNAL);
-		if (n > 0) {
-			t->tx_off += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			t->dir = 1;
-			return GNUTLS_E_AGAIN;
-		}
+	giovec_t iov = { (void *)(uintptr_t)p, n };
+	ssize_t r = t->push(t->push_ptr, &iov, 1);
+
+	if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
 		return GNUTLS_E_PUSH_ERROR;
-	}
-	t->tx_len = t->tx_off = 0;
+	FUZZ_CHECK(r == (ssize_t)n, "push took %zd of %zu bytes", r, n);
 	return 0;
+}
+
+/* A record shaped like TLS's: type, version 3.3, length, payload. */
+static int
+fake_record(struct fake_tls *t, uint8_t type, const void *p, size_t n)
+{
+	uint8_t rec[5 + RECORD_MAX] = { type, 3, 3, (uint8_t)(n >> 8),
+	    (uint8_t)n };
+
+	memcpy(rec + 5, p, n);
+	return fake_push(t, rec, 5 + n);
 }
 
 /* Reads up to want bytes; >0 read, else a GnuTLS error. */
@@ -247,7 +252,9 @@ fake_read(struct fake_tls *t, uint8_t *dst, size_t want)
 }
 
 int __wrap_tls_session_new(gnutls_session_t *out, const struct tls_creds *c,
-    int fd, bool request_cert);
+    int fd, bool request_cert, tls_push_fn push, void *ptr);
+size_t __wrap_gnutls_record_get_max_size(gnutls_session_t s);
+size_t __wrap_gnutls_record_overhead_size(gnutls_session_t s);
 int __wrap_gnutls_handshake(gnutls_session_t s);
 enum tls_verdict __wrap_tls_verify_peer(gnutls_session_t s, char *dn,
     size_t dncap);
@@ -267,7 +274,7 @@ void __wrap_log_msg(enum log_level level, const char *fmt, ...);
 
 int
 __wrap_tls_session_new(gnutls_session_t *out, const struct tls_creds *c,
-    int fd, bool request_cert)
+    int fd, bool request_cert, tls_push_fn push, void *ptr)
 {
 	struct session *s;
 	struct fake_tls *t;
@@ -283,6 +290,8 @@ __wrap_tls_session_new(gnutls_session_t *out, const struct tls_creds *c,
 	t = calloc(1, sizeof *t);
 	FUZZ_CHECK(t != NULL, "out of memory");
 	t->fd = fd;
+	t->push = push;
+	t->push_ptr = ptr;
 	t->cl = client_by_id(s->id);
 	FUZZ_CHECK(t->cl != NULL, "session %llu unknown",
 	    (unsigned long long)s->id);
@@ -297,19 +306,11 @@ __wrap_gnutls_handshake(gnutls_session_t s)
 	struct fake_tls *t = fake(s);
 
 	FUZZ_CHECK(!t->done, "handshake again after it was done");
-	while (t->hs_sent < sizeof flight) {
-		ssize_t n = send(t->fd, flight + t->hs_sent,
-		    sizeof flight - t->hs_sent, MSG_NOSIGNAL);
-		if (n > 0) {
-			t->hs_sent += (size_t)n;
-		} else if (n < 0 && errno == EINTR) {
-			continue;
-		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			t->dir = 1;
-			return GNUTLS_E_AGAIN;
-		} else {
-			return GNUTLS_E_PUSH_ERROR;
-		}
+	if (!t->hs_sent) {
+		int r = fake_push(t, flight, sizeof flight);
+		if (r < 0)
+			return r;
+		t->hs_sent = true;
 	}
 	for (;;) {
 		size_t need = t->hello_len < 2 ? 2 : 2 + (size_t)t->hello[1];
@@ -405,27 +406,26 @@ __wrap_gnutls_record_send(gnutls_session_t s, const void *p, size_t n)
 	int r;
 
 	FUZZ_CHECK(t->done && !t->bye, "record sent outside the session");
-	/* As GnuTLS allows: NULL, 0 finishes an interrupted record. */
-	if (p == NULL && n == 0) {
-		FUZZ_CHECK(t->inflight != 0, "NULL, 0 with no record interrupted");
-		n = t->inflight;
-	}
-	FUZZ_CHECK(n > 0 && n <= RECORD_MAX, "record of %zu bytes", n);
-	if (t->inflight != 0) {
-		FUZZ_CHECK(n == t->inflight, "interrupted record of %zu bytes "
-		    "retried with %zu", t->inflight, n);
-	} else {
-		t->tx[0] = (uint8_t)(n >> 8);
-		t->tx[1] = (uint8_t)n;
-		memcpy(t->tx + 2, p, n);
-		t->tx_len = 2 + n;
-		t->tx_off = 0;
-		t->inflight = n;
-	}
-	if ((r = fake_flush(t)) < 0)
+	FUZZ_CHECK(p != NULL && n > 0, "record send of nothing");
+	if (n > RECORD_MAX)
+		n = RECORD_MAX;
+	if ((r = fake_record(t, 23, p, n)) < 0)
 		return r;
-	t->inflight = 0;
 	return (ssize_t)n;
+}
+
+size_t
+__wrap_gnutls_record_get_max_size(gnutls_session_t s)
+{
+	(void)fake(s);
+	return RECORD_MAX;
+}
+
+size_t
+__wrap_gnutls_record_overhead_size(gnutls_session_t s)
+{
+	(void)fake(s);
+	return 5;
 }
 
 size_t
@@ -447,14 +447,12 @@ __wrap_gnutls_bye(gnutls_session_t s, gnutls_close_request_t how)
 {
 	struct fake_tls *t = fake(s);
 
+	static const uint8_t close_notify[2] = { 1, 0 };
+
 	FUZZ_CHECK(how == GNUTLS_SHUT_WR, "bye other than SHUT_WR");
-	FUZZ_CHECK(t->done && t->inflight == 0, "close_notify in the middle "
-	    "of a record");
+	FUZZ_CHECK(t->done && !t->bye, "close_notify outside the session");
 	t->bye = true;
-	t->tx[0] = t->tx[1] = 0;
-	t->tx_len = 2;
-	t->tx_off = 0;
-	return fake_flush(t);
+	return fake_record(t, 21, close_notify, sizeof close_notify);
 }
 
 void
@@ -691,7 +689,7 @@ check_at_rest(void)
 		    half_pending(&s->client) : 0;
 		if (s->state == SESSION_RELAY && !s->client.broken &&
 		    !s->backend.broken)
-			FUZZ_CHECK(pending == 0 || buf_room(&s->backend.out) == 0,
+			FUZZ_CHECK(pending == 0 || half_room(&s->backend) == 0,
 			    "relay at rest with %zu client bytes stranded in "
 			    "TLS and room for them", pending);
 		if (s->state == SESSION_CREDENTIALS)
@@ -1084,19 +1082,30 @@ run_op(struct fuzz_input *in)
 
 /* ---- the streams, end to end ------------------------------------------- */
 
-/* The payloads of the records in raw[from..len), up to close_notify. */
+/* The payloads of the records in raw[from..len), up to close_notify:
+ * the client's (u16 length) or, with tls_shaped, ours. */
 static void
-decode_records(const uint8_t *raw, size_t len, size_t from, struct stream *out)
+decode_records(const uint8_t *raw, size_t len, size_t from, bool tls_shaped,
+    struct stream *out)
 {
-	size_t pos = from;
+	size_t pos = from, hdr = tls_shaped ? 5 : 2;
 
-	while (pos + 2 <= len) {
-		size_t n = (size_t)raw[pos] << 8 | raw[pos + 1];
-		if (n == 0 || n > RECORD_MAX || pos + 2 + n > len)
+	while (pos + hdr <= len) {
+		size_t n = (size_t)raw[pos + hdr - 2] << 8 | raw[pos + hdr - 1];
+		if (n == 0 || n > RECORD_MAX || pos + hdr + n > len)
 			break;
-		stream_add(out, raw + pos + 2, n);
-		pos += 2 + n;
+		if (tls_shaped && raw[pos] != 23) {
+			FUZZ_CHECK(raw[pos] == 21 && n == 2 &&
+			    pos + hdr + n == len, "a record of type %u, or bytes "
+			    "after close_notify", raw[pos]);
+			break;
+		}
+		stream_add(out, raw + pos + hdr, n);
+		pos += hdr + n;
 	}
+	if (tls_shaped && pos < len)
+		FUZZ_CHECK(pos + hdr > len || raw[pos] == 21 || raw[pos] == 23,
+		    "garbage where a record should start");
 }
 
 /* The backend's negotiation, as the harness reads it: its length, and
@@ -1149,8 +1158,8 @@ check_streams(const struct client *cl, const struct service *svc)
 	if (cl->c.in.len < elen || memcmp(cl->c.in.p, expect, elen) != 0 ||
 	    cl->c.sent < 21 || cl->c.sent < 21 + (size_t)w[20])
 		return;
-	decode_records(cl->c.in.p, cl->c.in.len, elen, &q);
-	decode_records(w, cl->c.sent, 21 + (size_t)w[20], &pl);
+	decode_records(cl->c.in.p, cl->c.in.len, elen, true, &q);
+	decode_records(w, cl->c.sent, 21 + (size_t)w[20], false, &pl);
 	if (q.len < 4)
 		goto out;
 	FUZZ_CHECK(fuzz_get_u32(q.p) <= 1, "SecurityResult %u", fuzz_get_u32(q.p));
