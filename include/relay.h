@@ -32,6 +32,9 @@ enum io_result half_queue(struct half *h, struct buf_pool *pool,
  * else (and while half_queue gathers records) into the queue. */
 ssize_t half_push(gnutls_transport_ptr_t ptr, const giovec_t *iov,
     int iovcnt);
+/* GnuTLS's pull for a TLS half: reads the fd a queue-full at a time, so
+ * a record costs a fraction of a read rather than two. */
+ssize_t half_pull(gnutls_transport_ptr_t ptr, void *data, size_t len);
 /* h is gone: nothing more goes to it.  With finish_record, the rest of a
  * TLS record it has begun to take still goes. */
 void half_cut(struct half *h, struct buf_pool *pool, bool finish_record);
@@ -40,7 +43,8 @@ void half_cut(struct half *h, struct buf_pool *pool, bool finish_record);
  * have more), IO_AGAIN when h has nothing more for now. */
 enum io_result relay_pump(struct half *h, struct buf_pool *pool,
     const char **why);
-/* Bytes GnuTLS holds decrypted for h (they never wake the fd). */
+/* Bytes read from h's fd and not yet delivered: decrypted inside GnuTLS
+ * or read ahead for it (they never wake the fd). */
 size_t half_pending(const struct half *h);
 /* Bytes written to h's socket that its peer has not acknowledged yet
  * (Linux; 0 where the kernel does not say). */

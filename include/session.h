@@ -50,6 +50,7 @@ struct half {
 	ev_io io;
 	int events;             /* the mask io is armed with, 0 when stopped */
 	struct buf out;         /* bytes queued for this fd */
+	struct buf in;          /* TLS: bytes read ahead, for GnuTLS */
 	gnutls_session_t tls;   /* set once records flow on this fd */
 	int gathering;          /* records go to out, for one write */
 	size_t record_left;     /* of the record at out's head, still to send */
@@ -87,6 +88,9 @@ struct session {
 	gnutls_session_t tls;   /* the client's TLS session, from the subtype on */
 	struct handshake *hs;
 	ev_timer timer;         /* the deadline of the current phase */
+	ev_idle resume;         /* the relay's budget ran out with client
+	                         * bytes decrypted inside GnuTLS: once per
+	                         * turn of the loop, like an event */
 	ev_tstamp started;
 	uint32_t subtype;
 	char *dn;               /* the client certificate's subject, RFC 4514 */

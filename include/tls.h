@@ -60,12 +60,16 @@ const char *tls_verdict_reason(enum tls_verdict v);
  * which returns how many bytes it took (or -1 with errno). */
 typedef ssize_t (*tls_push_fn)(gnutls_transport_ptr_t ptr,
     const giovec_t *iov, int iovcnt);
+/* Where they come from: pull(ptr, ...) returns up to len bytes, 0 at the
+ * end, or -1 with errno. */
+typedef ssize_t (*tls_pull_fn)(gnutls_transport_ptr_t ptr, void *data,
+    size_t len);
 
-/* A server session reading the given fd and writing through push, tickets
- * off, a client certificate requested when request_cert (never required:
- * a refusal is then told inside TLS). */
-int tls_session_new(gnutls_session_t *out, const struct tls_creds *c, int fd,
-    bool request_cert, tls_push_fn push, void *ptr);
+/* A server session reading through pull and writing through push (both
+ * given ptr), tickets off, a client certificate requested when
+ * request_cert (never required: a refusal is then told inside TLS). */
+int tls_session_new(gnutls_session_t *out, const struct tls_creds *c,
+    bool request_cert, tls_pull_fn pull, tls_push_fn push, void *ptr);
 /* Verifies the peer's chain, dates, CRL and client-auth purpose against
  * c (or finds the same chain verified before, in c->verified, and still
  * inside its dates and the CRL's: *remembered); on return dn holds the

@@ -38,7 +38,40 @@ tls_why(ssize_t r)
 size_t
 half_pending(const struct half *h)
 {
-	return h->tls != NULL ? gnutls_record_check_pending(h->tls) : 0;
+	return h->tls != NULL ?
+	    gnutls_record_check_pending(h->tls) + buf_len(&h->in) : 0;
+}
+
+ssize_t
+half_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
+{
+	struct half *h = ptr;
+	struct buf_pool *pool = &h->s->srv->pool;
+
+	if (buf_empty(&h->in)) {
+		size_t avail;
+		uint8_t *p = buf_reserve(&h->in, pool, &avail);
+		ssize_t n;
+		if (p == NULL) {
+			errno = ENOMEM;
+			return -1;
+		}
+		do
+			n = recv(h->fd, p, avail, 0);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0) {
+			int e = errno;
+			buf_release(&h->in, pool);
+			errno = e;
+			return n;
+		}
+		buf_commit(&h->in, (size_t)n);
+	}
+	if (len > buf_len(&h->in))
+		len = buf_len(&h->in);
+	memcpy(data, buf_head(&h->in), len);
+	buf_consume(&h->in, pool, len);
+	return (ssize_t)len;
 }
 
 size_t
@@ -283,8 +316,8 @@ relay_pump(struct half *h, struct buf_pool *pool, const char **why)
 			return IO_ERROR;
 		}
 		/* A short plain read means the socket is drained; a TLS read
-		 * goes on while GnuTLS holds decrypted bytes. */
-		if (got < avail && half_pending(h) == 0)
+		 * returns one record at most, so only GNUTLS_E_AGAIN says. */
+		if (h->tls == NULL && got < avail)
 			return IO_AGAIN;
 	}
 	return IO_OK;

@@ -29,6 +29,7 @@
 
 static void half_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void resume_cb(struct ev_loop *loop, ev_idle *w, int revents);
 static void session_settle(struct session *s);
 
 static const char *const state_names[] = {
@@ -433,6 +434,9 @@ session_start(struct server *srv, const struct service *svc, int fd,
 	half_init(s, &s->backend, &s->client, "backend", -1);
 	ev_init(&s->timer, timer_cb);
 	s->timer.data = s;
+	ev_idle_init(&s->resume, resume_cb);
+	ev_set_priority(&s->resume, EV_MAXPRI);
+	s->resume.data = s;
 
 	s->next = srv->sessions;
 	if (srv->sessions != NULL)
@@ -454,8 +458,8 @@ session_start(struct server *srv, const struct service *svc, int fd,
 static void
 start_tls(struct session *s)
 {
-	if (tls_session_new(&s->tls, s->svc->creds, s->client.fd,
-	    s->svc->client_cert != CLIENT_CERT_NONE, half_push,
+	if (tls_session_new(&s->tls, s->svc->creds,
+	    s->svc->client_cert != CLIENT_CERT_NONE, half_pull, half_push,
 	    &s->client) < 0) {
 		session_abort(s, "cannot create a TLS session");
 		return;
@@ -910,11 +914,15 @@ relay_from(struct session *s, struct half *h)
 			h = h->peer;
 			break;
 		}
-		/* Past the budget only for what GnuTLS already holds: that
-		 * would never wake the fd. */
-		if (!more || r != IO_OK ||
-		    (round >= RELAY_ROUNDS && half_pending(h) == 0))
+		if (!more || r != IO_OK)
 			return 1;
+		if (round >= RELAY_ROUNDS) {
+			/* What GnuTLS already holds would never wake the fd:
+			 * come back for it on the next turn of the loop. */
+			if (half_pending(h) > 0)
+				ev_idle_start(s->srv->loop, &s->resume);
+			return 1;
+		}
 	}
 	if (r == IO_EOF)
 		snprintf(s->reason, sizeof s->reason, "%s closed", h->name);
@@ -966,6 +974,7 @@ half_close(struct session *s, struct half *h)
 		close(h->fd);
 	h->fd = -1;
 	half_cut(h, &s->srv->pool, false);
+	buf_release(&h->in, &s->srv->pool);
 }
 
 /* Everything is flushed: end our side of each live half (close_notify
@@ -1119,6 +1128,15 @@ half_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 static void
+resume_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	struct session *s = w->data;
+
+	ev_idle_stop(loop, w);
+	half_cb(loop, &s->client.io, EV_READ);
+}
+
+static void
 timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct session *s = w->data;
@@ -1166,11 +1184,33 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	session_settle(s);
 }
 
-/* After every event: move on from closing when all is flushed, tear down
- * when both sides are closed, otherwise derive the watchers. */
+/* Bytes just queued go out at once when the fd takes them: arming a
+ * watcher for a write that would have succeeded costs two epoll_ctl calls
+ * and a turn of the loop, several times a handshake.  A half already
+ * waiting to be writable is left to its event, and so is a failure: each
+ * state handles that where the write event lands. */
+static void
+flush_now(struct session *s)
+{
+	struct half *halves[] = { &s->client, &s->backend };
+	const char *why;
+
+	for (size_t i = 0; i < 2; i++) {
+		struct half *h = halves[i];
+		if (h->fd < 0 || buf_empty(&h->out) || h->events & EV_WRITE ||
+		    (h == &s->backend && s->state == SESSION_BACKEND_CONNECT))
+			continue;
+		(void)half_flush(h, &s->srv->pool, &why);
+	}
+}
+
+/* After every event: send what was queued, move on from closing when all
+ * is flushed, tear down when both sides are closed, otherwise derive the
+ * watchers. */
 static void
 session_settle(struct session *s)
 {
+	flush_now(s);
 	if (s->state == SESSION_CLOSING && !wants_write(&s->client) &&
 	    !wants_write(&s->backend))
 		start_linger(s);
@@ -1227,6 +1267,7 @@ session_close(struct session *s)
 	char user[LOG_USER_MAX + 16];
 
 	ev_timer_stop(srv->loop, &s->timer);
+	ev_idle_stop(srv->loop, &s->resume);
 	half_close(s, &s->client);
 	half_close(s, &s->backend);
 	if (s->tls != NULL)

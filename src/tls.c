@@ -238,8 +238,8 @@ tls_verdict_reason(enum tls_verdict v)
 }
 
 int
-tls_session_new(gnutls_session_t *out, const struct tls_creds *c, int fd,
-    bool request_cert, tls_push_fn push, void *ptr)
+tls_session_new(gnutls_session_t *out, const struct tls_creds *c,
+    bool request_cert, tls_pull_fn pull, tls_push_fn push, void *ptr)
 {
 	gnutls_session_t s;
 
@@ -254,8 +254,8 @@ tls_session_new(gnutls_session_t *out, const struct tls_creds *c, int fd,
 	gnutls_certificate_server_set_request(s, request_cert ?
 	    GNUTLS_CERT_REQUEST : GNUTLS_CERT_IGNORE);
 	gnutls_handshake_set_timeout(s, GNUTLS_INDEFINITE_TIMEOUT);
-	/* Reads straight from the fd; writes through push. */
-	gnutls_transport_set_ptr2(s, (gnutls_transport_ptr_t)(intptr_t)fd, ptr);
+	gnutls_transport_set_ptr(s, ptr);
+	gnutls_transport_set_pull_function(s, pull);
 	gnutls_transport_set_vec_push_function(s, push);
 	*out = s;
 	return 0;
