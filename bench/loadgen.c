@@ -24,7 +24,9 @@
  *
  * Tests (one result line of key=value pairs on stdout):
  *   handshake  --sessions N at a time for --seconds S (default 5); each
- *              ready session is closed and a new one started.
+ *              ready session is closed and a new one started.  Those
+ *              under way at the end are finished and counted (seconds=
+ *              runs to the last).
  *              handshakes= seconds= rate= failures= cpu_s=
  *   down       --sessions N each send 'D' and their share of --bytes B and
  *              check every byte against the pattern; timed from the first
@@ -172,6 +174,7 @@ static struct {
 	ev_prepare launcher;            /* starts sessions up to the limits */
 	ev_io stdin_io;
 	bool running;                   /* sessions may (re)start */
+	bool ended;                     /* the result is out */
 	unsigned started, in_setup;     /* idle: sessions started, handshaking */
 	unsigned ready, failed, finished;
 	uint64_t handshakes, failures, errors_shown, errors_hidden;
@@ -185,6 +188,7 @@ static struct {
 } g;
 
 static void sess_run(struct sess *s);
+static void handshakes_drained(void);
 static void sess_start(struct sess *s);
 static void test_begin(void);
 static void test_end(void);
@@ -255,6 +259,8 @@ sess_fail(struct sess *s, const char *fmt, ...)
 			s->state = S_BACKOFF;
 			ev_timer_set(&s->timer, RETRY_AFTER, 0);
 			ev_timer_start(g.loop, &s->timer);
+		} else {
+			handshakes_drained();
 		}
 		return;
 	}
@@ -914,6 +920,8 @@ sess_ready(struct sess *s)
 		sess_close(s);
 		if (g.running)
 			sess_start(s);
+		else
+			handshakes_drained();
 		return;
 	}
 	s->state = S_READY;
@@ -961,10 +969,32 @@ stdin_cb(struct ev_loop *l, ev_io *w, int revents)
 	test_end();
 }
 
+/* After the handshake test's time: once the handshakes under way are
+ * done (each bounded by the timeout), the result.  Counting them keeps
+ * the relay's work and the handshakes counted in step. */
+static void
+handshakes_drained(void)
+{
+	for (unsigned i = 0; i < opt.sessions; i++) {
+		if (g.s[i].state != S_FREE)
+			return;
+	}
+	test_end();
+}
+
 static void
 deadline_cb(struct ev_loop *l, ev_timer *w, int revents)
 {
-	test_end();
+	if (opt.test != TEST_HANDSHAKE) {
+		test_end();
+		return;
+	}
+	g.running = false;
+	for (unsigned i = 0; i < opt.sessions; i++) {
+		if (g.s[i].state == S_BACKOFF)
+			sess_close(&g.s[i]);
+	}
+	handshakes_drained();
 }
 
 /* Every session is ready or failed: start the measured part. */
@@ -1054,8 +1084,9 @@ test_end(void)
 	double secs, cpu = bench_cpu_seconds() - g.cpu0;
 	unsigned closed = 0;
 
-	if (!g.running)
+	if (g.ended)
 		return;
+	g.ended = true;
 	g.running = false;
 	ev_break(g.loop, EVBREAK_ALL);
 	switch (opt.test) {
