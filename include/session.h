@@ -51,6 +51,8 @@ struct half {
 	int events;             /* the mask io is armed with, 0 when stopped */
 	struct buf out;         /* bytes queued for this fd */
 	struct buf in;          /* TLS: bytes read ahead, for GnuTLS */
+	int drained;            /* TLS: a read came back short since the last
+	                         * read event; the next would find nothing */
 	gnutls_session_t tls;   /* set once records flow on this fd */
 	int gathering;          /* records go to out, for one write */
 	size_t record_left;     /* of the record at out's head, still to send */

@@ -50,9 +50,16 @@ half_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 
 	if (buf_empty(&h->in)) {
 		size_t avail;
-		uint8_t *p = buf_reserve(&h->in, pool, &avail);
+		uint8_t *p;
 		ssize_t n;
-		if (p == NULL) {
+		/* The socket had less than we asked for at the last read, and
+		 * no read event came since: another recv() would only say so
+		 * (the watcher is level-triggered, so nothing is missed). */
+		if (h->drained) {
+			errno = EAGAIN;
+			return -1;
+		}
+		if ((p = buf_reserve(&h->in, pool, &avail)) == NULL) {
 			errno = ENOMEM;
 			return -1;
 		}
@@ -65,6 +72,7 @@ half_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 			errno = e;
 			return n;
 		}
+		h->drained = (size_t)n < avail;
 		buf_commit(&h->in, (size_t)n);
 	}
 	if (len > buf_len(&h->in))

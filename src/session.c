@@ -539,44 +539,46 @@ client_message(struct session *s)
 }
 
 /* Read exactly the rest of the current message: nothing beyond it, so the
- * bytes after the subtype (the TLS ClientHello) stay in the socket. */
+ * bytes after the subtype (the TLS ClientHello) stay in the socket.  One
+ * message per event: the client's next one answers ours, so it is not
+ * here yet, and if a client sent it ahead, the fd stays readable. */
 static void
 client_readable_clear(struct session *s)
 {
 	struct handshake *hs = s->hs;
 	const char *why = NULL;
+	size_t need, got = 0;
+	enum io_result r;
 
-	while (s->state <= SESSION_SUBTYPE) {
-		size_t need = client_message_len(s->state), got = 0;
-		enum io_result r = half_recv(&s->client, hs->in + hs->len,
-		    need - hs->len, &got, &why);
-		if (r == IO_AGAIN)
-			return;
-		if (r == IO_EOF) {
-			session_abort(s, "client closed during %s",
-			    state_names[s->state]);
-			return;
-		}
-		if (r == IO_ERROR) {
-			session_abort(s, "client error during %s: %s",
-			    state_names[s->state], why);
-			return;
-		}
-		hs->len += got;
-		/* A bad version is refused as soon as its prefix is wrong. */
-		if (s->state == SESSION_VERSION) {
-			struct rfb_version v;
-			size_t used;
-			if (rfb_parse_version(hs->in, hs->len, &v, &used) ==
-			    RFB_BAD_VERSION) {
-				session_drop(s, "client sent no RFB version");
-				return;
-			}
-		}
-		if (hs->len < need)
-			return;
-		client_message(s);
+	if (s->state > SESSION_SUBTYPE)
+		return;
+	need = client_message_len(s->state);
+	r = half_recv(&s->client, hs->in + hs->len, need - hs->len, &got, &why);
+	if (r == IO_AGAIN)
+		return;
+	if (r == IO_EOF) {
+		session_abort(s, "client closed during %s",
+		    state_names[s->state]);
+		return;
 	}
+	if (r == IO_ERROR) {
+		session_abort(s, "client error during %s: %s",
+		    state_names[s->state], why);
+		return;
+	}
+	hs->len += got;
+	/* A bad version is refused as soon as its prefix is wrong. */
+	if (s->state == SESSION_VERSION) {
+		struct rfb_version v;
+		size_t used;
+		if (rfb_parse_version(hs->in, hs->len, &v, &used) ==
+		    RFB_BAD_VERSION) {
+			session_drop(s, "client sent no RFB version");
+			return;
+		}
+	}
+	if (hs->len == need)
+		client_message(s);
 }
 
 /* ---- TLS and authorisation -------------------------------------------- */
@@ -1061,6 +1063,8 @@ half_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct session *s = h->s;
 	const char *why = NULL;
 
+	if (revents & EV_READ)
+		h->drained = 0;
 	switch (s->state) {
 	case SESSION_VERSION:
 	case SESSION_SECURITY:
