@@ -20,6 +20,8 @@ struct shared {
 	atomic_uint_fast64_t next_id;   /* the last session id given */
 	atomic_uint nsessions;  /* open sessions, and accepts under way */
 	atomic_uint npaused;    /* workers paused at max_clients */
+	atomic_uint nstarved;   /* workers paused out of descriptors (one
+	                         * warning for all of them) */
 	struct backoff backoff;         /* failed logins per address */
 	struct verifier_pool verifiers; /* password checks */
 	struct server **servers;        /* every worker, to wake paused ones;

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,7 +70,11 @@ static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
+	char name[16];
 
+	/* Shown by ps -T and in /proc/PID/task/TID/comm. */
+	snprintf(name, sizeof name, "vencryptd-w%u", w->index + 1);
+	pthread_setname_np(pthread_self(), name);
 	ev_run(w->loop, 0);
 	server_destroy(&w->srv);
 	return NULL;

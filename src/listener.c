@@ -139,6 +139,7 @@ retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	ev_timer_stop(loop, w);
+	atomic_fetch_sub(&srv->shared->nstarved, 1);
 	resume_logged(srv);
 }
 
@@ -167,8 +168,12 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				continue;
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 			    errno == ENOMEM) {
-				log_warn("accept on service %s paused, looking again every "
-				    "%.0f s", l->svc->name, EMFILE_BACKOFF);
+				/* Descriptors are the process's: one warning,
+				 * however many workers run out. */
+				if (atomic_fetch_add(&srv->shared->nstarved, 1) == 0)
+					log_warn("accept on service %s paused, looking "
+					    "again every %.0f s", l->svc->name,
+					    EMFILE_BACKOFF);
 				srv->accept_retry.repeat = EMFILE_BACKOFF;
 				ev_timer_again(loop, &srv->accept_retry);
 				break;
@@ -244,6 +249,8 @@ void
 listeners_close(struct server *srv)
 {
 	listeners_watch(srv, 0);
+	if (ev_is_active(&srv->accept_retry))
+		atomic_fetch_sub(&srv->shared->nstarved, 1);
 	ev_timer_stop(srv->loop, &srv->accept_retry);
 	free(srv->listeners);
 	srv->listeners = NULL;

@@ -12,6 +12,7 @@ shared_init(struct shared *sh)
 	atomic_init(&sh->next_id, 0);
 	atomic_init(&sh->nsessions, 0);
 	atomic_init(&sh->npaused, 0);
+	atomic_init(&sh->nstarved, 0);
 	if (backoff_init(&sh->backoff, BACKOFF_SLOTS) < 0)
 		return -1;
 	if (verifier_pool_init(&sh->verifiers) < 0) {
