@@ -110,9 +110,16 @@ backend_contacts() { grep -c '^connect' "$1" || true; }
 # ---- the daemon --------------------------------------------------------------
 
 # write_config FILE SERVICE-BODY [GLOBAL-EXTRA]: a config with one service
-# "test" listening on 127.0.0.1:0.
+# "test" listening on 127.0.0.1:0.  VENCRYPTD_WORKERS, when set, becomes its
+# workers key (unless GLOBAL-EXTRA sets one), to run the suite with that
+# many worker threads instead of one per CPU.
 write_config() {
 	local file=$1 body=$2 extra=${3:-}
+	case $extra in
+	*workers*) ;;
+	*) extra="$extra${VENCRYPTD_WORKERS:+
+workers = $VENCRYPTD_WORKERS;}" ;;
+	esac
 	cat >"$file" <<CONF
 log = { level = "debug"; target = "stderr"; };
 tls = { cert_dir = "$PKI"; };
@@ -163,6 +170,17 @@ stop_daemon() {
 # expect_log REGEX: the daemon log gets a matching line within 5 s.
 expect_log() {
 	wait_until 5 grep -Eq -- "$1" "$DAEMON_LOG" || fail "no log line matching: $1"
+}
+
+# check_bad NAME REGEX: --check-config on $T/NAME.conf exits 1 and prints
+# a line matching REGEX.
+check_bad() {
+	local name=$1 want=$2 rc=0
+	vencryptd -t -c "$T/$name.conf" >"$T/$name.out" 2>&1 || rc=$?
+	[ $rc -eq 1 ] || fail "$name: --check-config exited $rc, not 1"
+	grep -Eq -- "$want" "$T/$name.out" || fail "$name: no line matching: $want"
+	grep -q 'configuration OK' "$T/$name.out" && fail "$name: said OK"
+	log "ok: $name"
 }
 
 # ---- a real Xvnc -----------------------------------------------------------------
