@@ -47,7 +47,7 @@ struct backoff_slot {
 };
 
 struct backoff {
-	pthread_mutex_t lock;   /* over slots */
+	pthread_mutex_t lock;   /* over slots; only when nslots > 0 */
 	struct backoff_slot *slots;
 	size_t nslots;
 };

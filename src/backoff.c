@@ -36,7 +36,9 @@ backoff_init(struct backoff *b, size_t nslots)
 {
 	b->slots = nslots > 0 ? calloc(nslots, sizeof *b->slots) : NULL;
 	b->nslots = b->slots != NULL ? nslots : 0;
-	if (nslots > 0 && b->slots == NULL)
+	if (nslots == 0)
+		return 0;       /* counts nothing, needs no lock */
+	if (b->slots == NULL)
 		return -1;
 	if (pthread_mutex_init(&b->lock, NULL) != 0) {
 		free(b->slots);
@@ -50,7 +52,8 @@ backoff_init(struct backoff *b, size_t nslots)
 void
 backoff_destroy(struct backoff *b)
 {
-	pthread_mutex_destroy(&b->lock);
+	if (b->nslots > 0)
+		pthread_mutex_destroy(&b->lock);
 	free(b->slots);
 	b->slots = NULL;
 	b->nslots = 0;
@@ -210,12 +213,19 @@ failed_locked(struct backoff *b, const struct net_addr *from, double now)
 
 /* ---- the same, under the table's lock ------------------------------------ */
 
+/* An empty table (none, or destroyed) has no lock and counts nothing;
+ * nslots only changes in backoff_init and backoff_destroy. */
+
 enum backoff_verdict
 backoff_begin(struct backoff *b, const struct net_addr *from, double now,
     double *wait)
 {
 	enum backoff_verdict v;
 
+	if (b->nslots == 0) {
+		*wait = 0;
+		return BACKOFF_GO;
+	}
 	pthread_mutex_lock(&b->lock);
 	v = begin_locked(b, from, now, wait);
 	pthread_mutex_unlock(&b->lock);
@@ -225,6 +235,8 @@ backoff_begin(struct backoff *b, const struct net_addr *from, double now,
 void
 backoff_end(struct backoff *b, const struct net_addr *from)
 {
+	if (b->nslots == 0)
+		return;
 	pthread_mutex_lock(&b->lock);
 	end_locked(b, from);
 	pthread_mutex_unlock(&b->lock);
@@ -235,6 +247,8 @@ backoff_wait(struct backoff *b, const struct net_addr *from, double now)
 {
 	double w;
 
+	if (b->nslots == 0)
+		return 0;
 	pthread_mutex_lock(&b->lock);
 	w = wait_locked(b, from, now);
 	pthread_mutex_unlock(&b->lock);
@@ -246,6 +260,8 @@ backoff_failed(struct backoff *b, const struct net_addr *from, double now)
 {
 	double block;
 
+	if (b->nslots == 0)
+		return 0;
 	pthread_mutex_lock(&b->lock);
 	block = failed_locked(b, from, now);
 	pthread_mutex_unlock(&b->lock);
