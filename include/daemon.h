@@ -55,8 +55,8 @@ struct daemon {
 int daemon_init(struct daemon *d, struct ev_loop *loop, struct config *cfg);
 /* The log target and level of d->cfg, raised by d->verbose. */
 void daemon_apply_log(const struct daemon *d);
-/* Opens every listening socket and writes the ports file; -1 (logged) on
- * failure. */
+/* Opens every listening socket, starts watching the signals and writes
+ * the ports file; -1 (logged) on failure. */
 int daemon_listen(struct daemon *d);
 /* Starts the worker threads (after any fork); -1 (logged) on failure. */
 int daemon_start(struct daemon *d);

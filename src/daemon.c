@@ -210,6 +210,11 @@ daemon_listen(struct daemon *d)
 {
 	if ((d->set = listen_set_open(NULL, d->cfg, d->nworkers)) == NULL)
 		return -1;
+	/* Before the ports file tells anyone we are there: a signal sent
+	 * from then on is handled (once the loop runs), never fatal. */
+	ev_signal_start(d->loop, &d->sig_term);
+	ev_signal_start(d->loop, &d->sig_int);
+	ev_signal_start(d->loop, &d->sig_hup);
 	if (d->ports_file != NULL &&
 	    listen_set_write_ports_file(d->set, d->ports_file) < 0) {
 		log_err("cannot write ports file %s", d->ports_file);
@@ -275,9 +280,6 @@ daemon_start(struct daemon *d)
 		    strerror(err));
 		return -1;
 	}
-	ev_signal_start(d->loop, &d->sig_term);
-	ev_signal_start(d->loop, &d->sig_int);
-	ev_signal_start(d->loop, &d->sig_hup);
 	return 0;
 nomem:
 	log_errx("out of memory");
