@@ -110,16 +110,9 @@ backend_contacts() { grep -c '^connect' "$1" || true; }
 # ---- the daemon --------------------------------------------------------------
 
 # write_config FILE SERVICE-BODY [GLOBAL-EXTRA]: a config with one service
-# "test" listening on 127.0.0.1:0.  VENCRYPTD_WORKERS, when set, becomes its
-# workers key (unless GLOBAL-EXTRA sets one), to run the suite with that
-# many worker threads instead of one per CPU.
+# "test" listening on 127.0.0.1:0.
 write_config() {
 	local file=$1 body=$2 extra=${3:-}
-	case $extra in
-	*workers*) ;;
-	*) extra="$extra${VENCRYPTD_WORKERS:+
-workers = $VENCRYPTD_WORKERS;}" ;;
-	esac
 	cat >"$file" <<CONF
 log = { level = "debug"; target = "stderr"; };
 tls = { cert_dir = "$PKI"; };
@@ -135,10 +128,15 @@ CONF
 }
 
 # start_daemon CONFIG: vencryptd in the foreground; sets DAEMON_PID,
-# DAEMON_LOG and DAEMON_PORT (of the first listener).
+# DAEMON_LOG and DAEMON_PORT (of the first listener).  VENCRYPTD_WORKERS,
+# when set, is added to CONFIG as its workers key (unless it has one), to
+# run the suite with that many worker threads instead of one per CPU.
 start_daemon() {
 	local conf=$1
 	local ports="$T/daemon.ports"
+	if [ -n "${VENCRYPTD_WORKERS:-}" ] && ! grep -q '^workers' "$conf"; then
+		printf 'workers = %s;\n' "$VENCRYPTD_WORKERS" >>"$conf"
+	fi
 	DAEMON_LOG="$T/daemon.log"
 	rm -f "$ports"
 	# Not through the function: DAEMON_PID must be the daemon's (or
