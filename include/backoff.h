@@ -13,12 +13,14 @@
  *
  * The table never grows: when it is full, the entry used longest ago
  * makes room, but never one that is blocked or has a check under way; if
- * every entry is such, a new address must wait.  Pure: the caller passes
- * the time.
+ * every entry is such, a new address must wait.  The caller passes the
+ * time.  One table serves every worker thread: each call holds the
+ * table's lock, so attempts spread over the threads count as one.
  */
 #ifndef VENCRYPTD_BACKOFF_H
 #define VENCRYPTD_BACKOFF_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +47,7 @@ struct backoff_slot {
 };
 
 struct backoff {
+	pthread_mutex_t lock;   /* over slots; only when nslots > 0 */
 	struct backoff_slot *slots;
 	size_t nslots;
 };
@@ -69,7 +72,7 @@ enum backoff_verdict backoff_begin(struct backoff *b,
  * when it failed). */
 void backoff_end(struct backoff *b, const struct net_addr *from);
 /* Seconds the address stays blocked from now, 0 when it is not. */
-double backoff_wait(const struct backoff *b, const struct net_addr *from,
+double backoff_wait(struct backoff *b, const struct net_addr *from,
     double now);
 /* Records a failure; returns the seconds the address is now blocked for
  * (0 when it is not). */

@@ -9,6 +9,7 @@
 #ifndef VENCRYPTD_CONFIG_H
 #define VENCRYPTD_CONFIG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,7 @@
 #include "net.h"
 
 #define CONFIG_MAX_SUBTYPES 8
+#define CONFIG_MAX_WORKERS 256
 
 struct tls_creds;
 struct passwd_db;
@@ -95,12 +97,15 @@ struct config {
 	unsigned backend_timeout;   /* seconds, 1..3600, default 5 */
 	unsigned stall_timeout;     /* seconds, 1..3600, default 60: a relay
 	                             * side taking none of its queued bytes */
+	unsigned workers;           /* event-loop threads, 1..256, default the
+	                             * online CPUs; read at start only */
 	struct service *services;
 	size_t nservices;
 	char **files;           /* files named by @include: tls_settings.file
 	                         * may point here (otherwise it is path) */
 	size_t nfiles;
-	unsigned refs;          /* the server and every session using it */
+	atomic_uint refs;       /* the daemon, every worker and every session
+	                         * using it, on any thread */
 };
 
 #define DEFAULT_PRIORITY \
@@ -120,6 +125,8 @@ int config_load_credentials(struct config *cfg, struct config_errors *errs);
 /* A loaded configuration starts with one reference; the last unref frees
  * it (config_free frees one nobody else holds). */
 struct config *config_ref(struct config *cfg);
+/* The number of online CPUs, within 1..CONFIG_MAX_WORKERS. */
+unsigned config_default_workers(void);
 void config_unref(struct config *cfg);
 void config_free(struct config *cfg);
 

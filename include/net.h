@@ -32,8 +32,12 @@ const char *net_parse_result_str(enum net_parse_result r);
 void net_format_addr(const struct net_addr *a, char *out, size_t cap);
 int net_addr_equal(const struct net_addr *a, const struct net_addr *b);
 
-/* Non-blocking, close-on-exec, SO_REUSEADDR, IPV6_V6ONLY; -1 + errno. */
-int net_listen(const struct net_addr *a, int backlog);
+/* Non-blocking, close-on-exec, SO_REUSEADDR, IPV6_V6ONLY, and
+ * SO_REUSEPORT when reuseport is set; -1 + errno. */
+int net_listen(const struct net_addr *a, int backlog, int reuseport);
+/* 0 when a socket without SO_REUSEPORT could bind a now (nothing listens
+ * there), -1 + errno (EADDRINUSE) when not.  Binds and closes at once. */
+int net_addr_free(const struct net_addr *a);
 /* Starts a non-blocking connect; 0 with *fd set (connect may be under way),
  * -1 + errno. */
 int net_connect_start(const struct net_addr *a, int *fd);

@@ -103,7 +103,8 @@ struct session {
 	char reason[160];       /* why the session ended (first reason wins) */
 };
 
-/* Takes ownership of fd, a freshly accepted client. */
+/* Takes ownership of fd, a freshly accepted client, and of the place
+ * counted for it in the shared session count (shared_reserve). */
 void session_start(struct server *srv, const struct service *svc, int fd,
     const struct net_addr *peer);
 /* Stop everything, log the summary, free.  Idempotent through the state. */

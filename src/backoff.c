@@ -36,12 +36,24 @@ backoff_init(struct backoff *b, size_t nslots)
 {
 	b->slots = nslots > 0 ? calloc(nslots, sizeof *b->slots) : NULL;
 	b->nslots = b->slots != NULL ? nslots : 0;
-	return nslots > 0 && b->slots == NULL ? -1 : 0;
+	if (nslots == 0)
+		return 0;       /* counts nothing, needs no lock */
+	if (b->slots == NULL)
+		return -1;
+	if (pthread_mutex_init(&b->lock, NULL) != 0) {
+		free(b->slots);
+		b->slots = NULL;
+		b->nslots = 0;
+		return -1;
+	}
+	return 0;
 }
 
 void
 backoff_destroy(struct backoff *b)
 {
+	if (b->nslots > 0)
+		pthread_mutex_destroy(&b->lock);
 	free(b->slots);
 	b->slots = NULL;
 	b->nslots = 0;
@@ -115,8 +127,8 @@ failures_within_window(const struct backoff_slot *s, double now)
 	return n;
 }
 
-enum backoff_verdict
-backoff_begin(struct backoff *b, const struct net_addr *from, double now,
+static enum backoff_verdict
+begin_locked(struct backoff *b, const struct net_addr *from, double now,
     double *wait)
 {
 	uint8_t key[KEY_LEN];
@@ -145,8 +157,8 @@ backoff_begin(struct backoff *b, const struct net_addr *from, double now,
 	return BACKOFF_GO;
 }
 
-void
-backoff_end(struct backoff *b, const struct net_addr *from)
+static void
+end_locked(struct backoff *b, const struct net_addr *from)
 {
 	uint8_t key[KEY_LEN];
 	struct backoff_slot *s;
@@ -156,8 +168,8 @@ backoff_end(struct backoff *b, const struct net_addr *from)
 		s->pending--;
 }
 
-double
-backoff_wait(const struct backoff *b, const struct net_addr *from, double now)
+static double
+wait_locked(const struct backoff *b, const struct net_addr *from, double now)
 {
 	uint8_t key[KEY_LEN];
 	const struct backoff_slot *s;
@@ -168,8 +180,8 @@ backoff_wait(const struct backoff *b, const struct net_addr *from, double now)
 	return s->until - now;
 }
 
-double
-backoff_failed(struct backoff *b, const struct net_addr *from, double now)
+static double
+failed_locked(struct backoff *b, const struct net_addr *from, double now)
 {
 	uint8_t key[KEY_LEN];
 	struct backoff_slot *s;
@@ -196,5 +208,62 @@ backoff_failed(struct backoff *b, const struct net_addr *from, double now)
 		block = BACKOFF_MAX;
 	s->blocks++;
 	s->until = now + block;
+	return block;
+}
+
+/* ---- the same, under the table's lock ------------------------------------ */
+
+/* An empty table (none, or destroyed) has no lock and counts nothing;
+ * nslots only changes in backoff_init and backoff_destroy. */
+
+enum backoff_verdict
+backoff_begin(struct backoff *b, const struct net_addr *from, double now,
+    double *wait)
+{
+	enum backoff_verdict v;
+
+	if (b->nslots == 0) {
+		*wait = 0;
+		return BACKOFF_GO;
+	}
+	pthread_mutex_lock(&b->lock);
+	v = begin_locked(b, from, now, wait);
+	pthread_mutex_unlock(&b->lock);
+	return v;
+}
+
+void
+backoff_end(struct backoff *b, const struct net_addr *from)
+{
+	if (b->nslots == 0)
+		return;
+	pthread_mutex_lock(&b->lock);
+	end_locked(b, from);
+	pthread_mutex_unlock(&b->lock);
+}
+
+double
+backoff_wait(struct backoff *b, const struct net_addr *from, double now)
+{
+	double w;
+
+	if (b->nslots == 0)
+		return 0;
+	pthread_mutex_lock(&b->lock);
+	w = wait_locked(b, from, now);
+	pthread_mutex_unlock(&b->lock);
+	return w;
+}
+
+double
+backoff_failed(struct backoff *b, const struct net_addr *from, double now)
+{
+	double block;
+
+	if (b->nslots == 0)
+		return 0;
+	pthread_mutex_lock(&b->lock);
+	block = failed_locked(b, from, now);
+	pthread_mutex_unlock(&b->lock);
 	return block;
 }

@@ -11,12 +11,14 @@
 #include <errno.h>
 #include <libgen.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <netinet/in.h>
 
@@ -982,6 +984,8 @@ parse_root(struct loader *ld, const config_setting_t *root)
 		} else if (strcmp(name, "limits") == 0) {
 			if (is_group(ld, s))
 				parse_limits(ld, s);
+		} else if (strcmp(name, "workers") == 0) {
+			get_uint(ld, s, 1, CONFIG_MAX_WORKERS, &ld->cfg->workers);
 		} else if (strcmp(name, "services") == 0) {
 			services = s;
 			parse_services(ld, s);
@@ -1029,13 +1033,14 @@ config_load(const char *path, struct config_errors *errs)
 		goto cleanup;
 	}
 	ld.cfg = cfg;
-	cfg->refs = 1;
+	atomic_init(&cfg->refs, 1);
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->log_target = LOG_TARGET_STDERR;
 	cfg->max_clients = 1024;
 	cfg->handshake_timeout = 10;
 	cfg->backend_timeout = 5;
 	cfg->stall_timeout = 60;
+	cfg->workers = config_default_workers();
 
 	if ((fp = fopen(path, "r")) == NULL) {
 		ld_error(&ld, NULL, "cannot open: %s", strerror(errno));
@@ -1176,17 +1181,29 @@ tls_settings_free(struct tls_settings *s)
 	free(s->priority);
 }
 
+unsigned
+config_default_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > CONFIG_MAX_WORKERS ? CONFIG_MAX_WORKERS :
+	    (unsigned)n;
+}
+
 struct config *
 config_ref(struct config *cfg)
 {
-	cfg->refs++;
+	atomic_fetch_add_explicit(&cfg->refs, 1, memory_order_relaxed);
 	return cfg;
 }
 
 void
 config_unref(struct config *cfg)
 {
-	if (cfg != NULL && --cfg->refs == 0)
+	/* The last holder frees it, on whichever thread that is: what the
+	 * others did with it happens before (acq_rel). */
+	if (cfg != NULL &&
+	    atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) == 1)
 		config_free(cfg);
 }
 

@@ -2,6 +2,11 @@
  * listener.c - listening sockets and accept, with backpressure: accepting
  * pauses at max_clients and on descriptor exhaustion, and resumes as
  * sessions end (or after a short back-off), never spinning.
+ *
+ * max_clients bounds the sessions of the whole process: a worker counts a
+ * session in the shared count before it accepts it, and a worker that
+ * finds the count at the limit stops its watchers until a session ends on
+ * any worker and wakes it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +26,8 @@
 #define ACCEPT_BURST 32         /* accepts per wake-up, fairness between listeners */
 #define EMFILE_BACKOFF 1.0      /* seconds between looks for a free descriptor */
 
+/* ---- one worker's accepts ------------------------------------------------ */
+
 static void
 listeners_watch(struct server *srv, int on)
 {
@@ -35,11 +42,74 @@ listeners_watch(struct server *srv, int on)
 	srv->accepting = on;
 }
 
+static unsigned
+open_sessions(const struct server *srv)
+{
+	return atomic_load(&srv->shared->nsessions);
+}
+
+static bool
+at_limit(const struct server *srv)
+{
+	return open_sessions(srv) >= srv->cfg->max_clients;
+}
+
 static int
 may_accept(const struct server *srv)
 {
 	return !srv->stopping && !ev_is_active(&srv->accept_retry) &&
-	    srv->nsessions < srv->cfg->max_clients;
+	    !at_limit(srv);
+}
+
+/* Starts the watchers when accepting is allowed; at max_clients, asks to
+ * be woken when a session ends anywhere.  Whether they started here. */
+static bool
+resume(struct server *srv)
+{
+	for (;;) {
+		if (may_accept(srv)) {
+			if (atomic_load(&srv->paused_full)) {
+				atomic_store(&srv->paused_full, false);
+				atomic_fetch_sub(&srv->shared->npaused, 1);
+			}
+			if (srv->accepting)
+				return false;
+			listeners_watch(srv, 1);
+			return true;
+		}
+		if (srv->stopping || !at_limit(srv) ||
+		    atomic_load(&srv->paused_full))
+			return false;
+		/* The flag first, then the count again: a session ending
+		 * elsewhere lowers the count before it looks at the flags,
+		 * so one of the two sees the other. */
+		atomic_store(&srv->paused_full, true);
+		atomic_fetch_add(&srv->shared->npaused, 1);
+	}
+}
+
+static void
+resume_logged(struct server *srv)
+{
+	if (resume(srv))
+		log_notice("accepting resumed (%u sessions)", open_sessions(srv));
+}
+
+/* The count went down: every other worker paused at the limit looks
+ * again, on its own loop. */
+static void
+slot_released(struct server *srv)
+{
+	struct shared *sh = srv->shared;
+
+	shared_release(sh);
+	if (atomic_load(&sh->npaused) == 0)
+		return;
+	for (unsigned i = 0; i < sh->nservers; i++) {
+		struct server *other = sh->servers[i];
+		if (other != srv && atomic_load(&other->paused_full))
+			ev_async_send(other->loop, &other->resume);
+	}
 }
 
 /* Whether a descriptor could be had now (a duplicate, closed at once). */
@@ -69,10 +139,8 @@ retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	ev_timer_stop(loop, w);
-	if (may_accept(srv)) {
-		log_notice("accepting resumed (%u sessions)", srv->nsessions);
-		listeners_watch(srv, 1);
-	}
+	atomic_fetch_sub(&srv->shared->nstarved, 1);
+	resume_logged(srv);
 }
 
 static void
@@ -83,16 +151,29 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	for (int i = 0; i < ACCEPT_BURST && may_accept(srv); i++) {
 		struct net_addr peer;
+		int fd;
+
+		/* Counted before it exists, so no two workers take the
+		 * last place. */
+		if (!shared_reserve(srv->shared, srv->cfg->max_clients))
+			break;
 		peer.len = sizeof peer.ss;
-		int fd = accept4(l->fd, (struct sockaddr *)&peer.ss, &peer.len,
+		fd = accept4(l->fd, (struct sockaddr *)&peer.ss, &peer.len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
+			int err = errno;
+			slot_released(srv);
+			errno = err;
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 			    errno == ENOMEM) {
-				log_warn("accept on service %s paused, looking again every "
-				    "%.0f s", l->svc->name, EMFILE_BACKOFF);
+				/* Descriptors are the process's: one warning,
+				 * however many workers run out. */
+				if (atomic_fetch_add(&srv->shared->nstarved, 1) == 0)
+					log_warn("accept on service %s paused, looking "
+					    "again every %.0f s", l->svc->name,
+					    EMFILE_BACKOFF);
 				srv->accept_retry.repeat = EMFILE_BACKOFF;
 				ev_timer_again(loop, &srv->accept_retry);
 				break;
@@ -104,28 +185,79 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		session_start(srv, l->svc, fd, &peer);
 	}
 	if (!may_accept(srv)) {
-		if (srv->nsessions >= srv->cfg->max_clients && srv->accepting)
+		if (at_limit(srv) && srv->accepting)
 			log_notice("max_clients (%u) reached: accepting paused",
 			    srv->cfg->max_clients);
 		listeners_watch(srv, 0);
+		resume_logged(srv);
 	}
 }
 
 void
 listeners_session_ended(struct server *srv)
 {
-	if (!srv->accepting && may_accept(srv)) {
-		log_notice("accepting resumed (%u sessions)", srv->nsessions);
-		listeners_watch(srv, 1);
-	}
+	slot_released(srv);
+	if (!srv->accepting)
+		resume_logged(srv);
+}
+
+void
+listeners_wake(struct server *srv)
+{
+	if (!srv->accepting)
+		resume_logged(srv);
 }
 
 void
 listeners_resume(struct server *srv)
 {
-	if (may_accept(srv))
-		listeners_watch(srv, 1);
+	resume(srv);
 }
+
+struct listener *
+listeners_prepare(struct server *srv, const struct listen_set *set,
+    unsigned index)
+{
+	struct listener *l = calloc(set->n ? set->n : 1, sizeof *l);
+
+	if (l == NULL)
+		return NULL;
+	for (size_t i = 0; i < set->n; i++) {
+		l[i].srv = srv;
+		l[i].svc = set->socks[i].svc;
+		l[i].fd = set->socks[i].fds[index];
+		ev_io_init(&l[i].io, accept_cb, l[i].fd, EV_READ);
+		l[i].io.data = &l[i];
+	}
+	return l;
+}
+
+void
+listeners_install(struct server *srv, struct listener *l, size_t n)
+{
+	if (!ev_is_active(&srv->accept_retry)) {
+		ev_init(&srv->accept_retry, retry_cb);
+		srv->accept_retry.data = srv;
+	}
+	listeners_watch(srv, 0);
+	free(srv->listeners);
+	srv->listeners = l;
+	srv->nlisteners = n;
+}
+
+void
+listeners_close(struct server *srv)
+{
+	listeners_watch(srv, 0);
+	if (ev_is_active(&srv->accept_retry))
+		atomic_fetch_sub(&srv->shared->nstarved, 1);
+	ev_timer_stop(srv->loop, &srv->accept_retry);
+	free(srv->listeners);
+	srv->listeners = NULL;
+	srv->nlisteners = 0;
+}
+
+/* ---- the sockets, on the control thread -------------------------------- */
 
 static bool
 any_port(const struct net_addr *a)
@@ -137,118 +269,164 @@ any_port(const struct net_addr *a)
 	return false;
 }
 
-/* The open listener for a configured address.  Port 0 stands for any
- * port, so such a listener is only the same one for the same service. */
-static struct listener *
-find_open(struct server *srv, const struct service *svc,
+/* The open socket group for a configured address.  Port 0 stands for any
+ * port, so such a group is only the same one for the same service. */
+static struct listen_socket *
+find_open(const struct listen_set *set, const struct service *svc,
     const struct net_addr *conf, bool *taken)
 {
-	for (size_t i = 0; i < srv->nlisteners; i++) {
-		struct listener *l = &srv->listeners[i];
-		if (taken[i] || !net_addr_equal(&l->conf, conf))
+	for (size_t i = 0; set != NULL && i < set->n; i++) {
+		struct listen_socket *ls = &set->socks[i];
+		if (taken[i] || !net_addr_equal(&ls->conf, conf))
 			continue;
-		if (any_port(conf) && strcmp(l->svc->name, svc->name) != 0)
+		if (any_port(conf) && strcmp(ls->svc->name, svc->name) != 0)
 			continue;
 		taken[i] = true;
-		return l;
+		return ls;
 	}
 	return NULL;
 }
 
-int
-listeners_apply(struct server *srv, const struct config *cfg)
+static void
+close_group(struct listen_socket *ls, unsigned nworkers)
 {
-	struct listener *set;
-	bool *taken, *fresh;
+	for (unsigned i = 0; i < nworkers; i++)
+		if (ls->fds[i] >= 0)
+			close(ls->fds[i]);
+}
+
+/* One socket per worker on ls->conf; the first one learns the port when
+ * it is 0, the others bind to that port.  -1 + errno, nothing left open. */
+static int
+open_group(struct listen_socket *ls, unsigned nworkers)
+{
+	struct net_addr at = ls->conf;
+	int shared = nworkers > 1;
+
+	/* SO_REUSEPORT would let us join another program's sockets on a
+	 * fixed port: refuse a port in use, as without it. */
+	if (shared && !any_port(&at) && net_addr_free(&at) < 0)
+		return -1;
+	for (unsigned i = 0; i < nworkers; i++) {
+		if ((ls->fds[i] = net_listen(&at, SOMAXCONN, shared)) < 0) {
+			int err = errno;
+			close_group(ls, i);
+			errno = err;
+			return -1;
+		}
+		if (i == 0) {
+			net_local_addr(ls->fds[0], &ls->bound);
+			at = ls->bound;
+		}
+	}
+	return 0;
+}
+
+static void
+set_free(struct listen_set *set)
+{
+	if (set == NULL)
+		return;
+	for (size_t i = 0; i < set->n; i++)
+		free(set->socks[i].fds);
+	free(set->socks);
+	free(set);
+}
+
+struct listen_set *
+listen_set_open(const struct listen_set *old, const struct config *cfg,
+    unsigned nworkers)
+{
+	struct listen_set *set;
+	bool *taken = NULL, *fresh = NULL;
 	size_t n = 0, k = 0;
 	char addr[NET_ADDRSTRLEN];
 
 	for (size_t i = 0; i < cfg->nservices; i++)
 		n += cfg->services[i].nlisten;
-	set = calloc(n ? n : 1, sizeof *set);
-	taken = calloc(srv->nlisteners + 1, sizeof *taken);
-	fresh = calloc(n ? n : 1, sizeof *fresh);
-	if (set == NULL || taken == NULL || fresh == NULL) {
+	if ((set = calloc(1, sizeof *set)) == NULL ||
+	    (set->socks = calloc(n ? n : 1, sizeof *set->socks)) == NULL ||
+	    (taken = calloc(old != NULL ? old->n + 1 : 1, sizeof *taken)) == NULL ||
+	    (fresh = calloc(n ? n : 1, sizeof *fresh)) == NULL) {
 		log_errx("out of memory");
 		goto fail;
 	}
+	set->nworkers = nworkers;
 	for (size_t i = 0; i < cfg->nservices; i++) {
 		const struct service *svc = &cfg->services[i];
-		for (size_t j = 0; j < svc->nlisten; j++, k++) {
+		for (size_t j = 0; j < svc->nlisten; j++) {
 			const struct listen_conf *lc = &svc->listen[j];
-			struct listener *l = &set[k], *old;
+			struct listen_socket *ls = &set->socks[k], *o;
 
-			l->srv = srv;
-			l->svc = svc;
-			l->conf = lc->addr;
-			if ((old = find_open(srv, svc, &lc->addr, taken)) != NULL) {
-				l->fd = old->fd;
-				l->bound = old->bound;
-			} else if ((l->fd = net_listen(&lc->addr, SOMAXCONN)) < 0) {
+			if ((ls->fds = malloc(nworkers * sizeof *ls->fds)) == NULL) {
+				log_errx("out of memory");
+				goto fail;
+			}
+			set->n = ++k;
+			ls->svc = svc;
+			ls->conf = lc->addr;
+			if ((o = find_open(old, svc, &lc->addr, taken)) != NULL) {
+				memcpy(ls->fds, o->fds, nworkers * sizeof *ls->fds);
+				ls->bound = o->bound;
+				continue;
+			}
+			if (open_group(ls, nworkers) < 0) {
 				log_err("%s:%d: service %s: cannot listen on %s",
 				    lc->file, lc->line, svc->name, lc->text);
+				set->n = k - 1;
 				goto fail;
-			} else {
-				fresh[k] = true;
-				net_local_addr(l->fd, &l->bound);
-				net_format_addr(&l->bound, addr, sizeof addr);
-				log_info("service %s listening on %s, backend %s",
-				    svc->name, addr, svc->backend_text);
 			}
-			ev_io_init(&l->io, accept_cb, l->fd, EV_READ);
-			l->io.data = l;
+			fresh[k - 1] = true;
+			net_format_addr(&ls->bound, addr, sizeof addr);
+			log_info("service %s listening on %s, backend %s",
+			    svc->name, addr, svc->backend_text);
 		}
 	}
-	/* Commit: the old watchers stop, what is no longer named closes. */
-	listeners_watch(srv, 0);
-	for (size_t i = 0; i < srv->nlisteners; i++) {
-		if (taken[i])
-			continue;
-		net_format_addr(&srv->listeners[i].bound, addr, sizeof addr);
-		log_info("no longer listening on %s", addr);
-		close(srv->listeners[i].fd);
-	}
-	free(srv->listeners);
-	srv->listeners = set;
-	srv->nlisteners = n;
 	free(taken);
 	free(fresh);
-	return 0;
+	return set;
 fail:
-	for (size_t i = 0; i < k; i++)
+	for (size_t i = 0; set != NULL && i < set->n; i++)
 		if (fresh != NULL && fresh[i])
-			close(set[i].fd);
-	free(set);
+			close_group(&set->socks[i], nworkers);
+	if (set != NULL && set->socks != NULL && set->n < n)
+		free(set->socks[set->n].fds);
+	set_free(set);
 	free(taken);
 	free(fresh);
-	return -1;
+	return NULL;
 }
 
-int
-listeners_open(struct server *srv)
+static bool
+kept(const struct listen_socket *ls, const struct listen_set *next)
 {
-	ev_init(&srv->accept_retry, retry_cb);
-	srv->accept_retry.data = srv;
-	if (listeners_apply(srv, srv->cfg) < 0)
-		return -1;
-	listeners_resume(srv);
-	return 0;
+	for (size_t i = 0; next != NULL && i < next->n; i++)
+		if (next->socks[i].fds[0] == ls->fds[0])
+			return true;
+	return false;
 }
 
 void
-listeners_close(struct server *srv)
+listen_set_retire(struct listen_set *set, const struct listen_set *next)
 {
-	listeners_watch(srv, 0);
-	ev_timer_stop(srv->loop, &srv->accept_retry);
-	for (size_t i = 0; i < srv->nlisteners; i++)
-		close(srv->listeners[i].fd);
-	free(srv->listeners);
-	srv->listeners = NULL;
-	srv->nlisteners = 0;
+	char addr[NET_ADDRSTRLEN];
+
+	if (set == NULL)
+		return;
+	for (size_t i = 0; i < set->n; i++) {
+		if (kept(&set->socks[i], next))
+			continue;
+		if (next != NULL) {
+			net_format_addr(&set->socks[i].bound, addr, sizeof addr);
+			log_info("no longer listening on %s", addr);
+		}
+		close_group(&set->socks[i], set->nworkers);
+	}
+	set_free(set);
 }
 
 int
-listeners_write_ports_file(struct server *srv, const char *path)
+listen_set_write_ports_file(const struct listen_set *set, const char *path)
 {
 	char tmp[4096];
 	FILE *f;
@@ -256,10 +434,10 @@ listeners_write_ports_file(struct server *srv, const char *path)
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	if ((f = fopen(tmp, "w")) == NULL)
 		return -1;
-	for (size_t i = 0; i < srv->nlisteners; i++) {
+	for (size_t i = 0; i < set->n; i++) {
 		char addr[NET_ADDRSTRLEN];
-		net_format_addr(&srv->listeners[i].bound, addr, sizeof addr);
-		fprintf(f, "%s %s\n", srv->listeners[i].svc->name, addr);
+		net_format_addr(&set->socks[i].bound, addr, sizeof addr);
+		fprintf(f, "%s %s\n", set->socks[i].svc->name, addr);
 	}
 	if (fclose(f) != 0 || rename(tmp, path) != 0) {
 		int err = errno;

@@ -2,9 +2,14 @@
  * log.c - levelled logging to stderr or syslog.
  *
  * The only process-wide state in the daemon: where log lines go.  It is
- * set once at start-up (and on reload) before any event loop runs.
+ * set at start-up and on reload, while the worker threads log: the target
+ * and level are atomics, and log_init itself is serialised, so a line is
+ * written whole to the old target or the new one.  stdio and syslog lock
+ * per call.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +19,9 @@
 
 #include "log.h"
 
-static enum log_target log_to = LOG_TARGET_STDERR;
-static enum log_level log_max = LOG_LEVEL_INFO;
+static _Atomic enum log_target log_to = LOG_TARGET_STDERR;
+static _Atomic enum log_level log_max = LOG_LEVEL_INFO;
+static pthread_mutex_t log_init_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {
 	[LOG_LEVEL_ERROR] = "error",
@@ -36,12 +42,19 @@ static const int syslog_prio[] = {
 void
 log_init(enum log_target target, enum log_level level)
 {
-	if (log_to == LOG_TARGET_SYSLOG && target != LOG_TARGET_SYSLOG)
-		closelog();
-	if (target == LOG_TARGET_SYSLOG && log_to != LOG_TARGET_SYSLOG)
+	enum log_target was;
+
+	pthread_mutex_lock(&log_init_lock);
+	was = log_to;
+	if (target == LOG_TARGET_SYSLOG && was != LOG_TARGET_SYSLOG)
 		openlog("vencryptd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	log_to = target;
 	log_max = level;
+	/* After the switch: a line already on its way to syslog still
+	 * goes (syslog reopens what it needs). */
+	if (was == LOG_TARGET_SYSLOG && target != LOG_TARGET_SYSLOG)
+		closelog();
+	pthread_mutex_unlock(&log_init_lock);
 }
 
 enum log_level
@@ -74,7 +87,8 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	if (level > log_max)
 		return;
-	if (log_to == LOG_TARGET_SYSLOG) {
+	if (atomic_load_explicit(&log_to, memory_order_relaxed) ==
+	    LOG_TARGET_SYSLOG) {
 		vsyslog(syslog_prio[level], fmt, ap);
 		return;
 	}

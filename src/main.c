@@ -1,5 +1,5 @@
 /*
- * main.c - options, start-up, and the one event loop.
+ * main.c - options, start-up, and the control loop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "listener.h"
+#include "daemon.h"
 #include "log.h"
 #include "passwd.h"
 #include "server.h"
@@ -265,7 +265,7 @@ main(int argc, char **argv)
 {
 	struct options o = { 0 };
 	struct config *cfg;
-	struct server srv;
+	struct daemon d;
 	struct ev_loop *loop;
 	int rc = 1;
 
@@ -298,18 +298,14 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if ((loop = ev_default_loop(EVFLAG_AUTO)) == NULL)
 		fatalx("cannot initialise the event loop");
-	if (server_init(&srv, loop, cfg) < 0)
+	if (daemon_init(&d, loop, cfg) < 0)
 		fatalx("out of memory");
-	srv.verbose = o.verbose;
-	srv.ports_file = o.ports_file;
-	server_apply_log(&srv);
+	d.verbose = o.verbose;
+	d.ports_file = o.ports_file;
+	daemon_apply_log(&d);
 	server_warn(cfg);
-	if (server_start(&srv) < 0)
+	if (daemon_listen(&d) < 0)
 		goto out;
-	if (o.ports_file != NULL && listeners_write_ports_file(&srv, o.ports_file) < 0) {
-		log_err("cannot write ports file %s", o.ports_file);
-		goto out;
-	}
 	if (!o.foreground) {
 		if (detach(cfg->log_target) < 0) {
 			log_err("cannot detach");
@@ -317,13 +313,16 @@ main(int argc, char **argv)
 		}
 		ev_loop_fork(loop);    /* the child re-creates libev's kernel state */
 	}
+	/* The worker threads start in the process that stays. */
+	if (daemon_start(&d) < 0)
+		goto out;
 	log_notice("vencryptd %s started: %zu service(s)", PACKAGE_VERSION,
 	    cfg->nservices);
 
-	server_run(&srv);
+	daemon_run(&d);
 	rc = 0;
 out:
-	server_destroy(&srv);
+	daemon_destroy(&d);
 	ev_loop_destroy(loop);
 	tls_global_deinit();
 	if (rc == 0)

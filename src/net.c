@@ -167,7 +167,7 @@ net_addr_equal(const struct net_addr *a, const struct net_addr *b)
 }
 
 int
-net_listen(const struct net_addr *a, int backlog)
+net_listen(const struct net_addr *a, int backlog, int reuseport)
 {
 	int fd, one = 1;
 
@@ -176,6 +176,9 @@ net_listen(const struct net_addr *a, int backlog)
 		return -1;
 	if (a->ss.ss_family != AF_UNIX &&
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+		goto fail;
+	if (reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
 		goto fail;
 	if (a->ss.ss_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
@@ -190,6 +193,25 @@ fail:;
 	close(fd);
 	errno = err;
 	return -1;
+}
+
+int
+net_addr_free(const struct net_addr *a)
+{
+	int fd, one = 1, ret = -1;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+	    (a->ss.ss_family != AF_INET6 || setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &one, sizeof one) == 0) &&
+	    bind(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
+		ret = 0;
+	int err = errno;
+	close(fd);
+	errno = err;
+	return ret;
 }
 
 int

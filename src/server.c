@@ -1,9 +1,7 @@
 /*
- * server.c - the per-loop context: listeners, sessions, the buffer pool
- * and the signals that stop the loop.
+ * server.c - one worker's event loop: its listeners, its sessions, its
+ * buffer pool, and the generation of the configuration it serves.
  */
-#include <signal.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -15,32 +13,6 @@
 
 #define POOL_SPARE 64           /* relay chunks kept for reuse */
 #define EXPIRY_WARN_DAYS 30     /* warn when our certificate ends sooner */
-
-static void
-signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-	struct server *srv = w->data;
-
-	log_notice("%s received: stopping", strsignal(w->signum));
-	server_stop(srv);
-}
-
-static void
-hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-	log_notice("SIGHUP received: reloading %s", ((struct server *)w->data)->cfg->path);
-	server_reload(w->data);
-}
-
-void
-server_apply_log(const struct server *srv)
-{
-	int level = (int)srv->cfg->log_level + srv->verbose;
-
-	if (level > LOG_LEVEL_DEBUG)
-		level = LOG_LEVEL_DEBUG;
-	log_init(srv->cfg->log_target, (enum log_level)level);
-}
 
 void
 server_warn(const struct config *cfg)
@@ -74,89 +46,48 @@ server_warn(const struct config *cfg)
 	}
 }
 
-void
-server_reload(struct server *srv)
+static void
+resume_cb(struct ev_loop *loop, ev_async *w, int revents)
 {
-	struct config_errors errs = { NULL, 0 };
-	struct config *cfg, *old = srv->cfg;
+	listeners_wake(w->data);
+}
 
-	cfg = config_load(old->path, &errs);
-	if (cfg != NULL && config_load_credentials(cfg, &errs) < 0) {
-		config_free(cfg);
-		cfg = NULL;
+int
+server_init(struct server *srv, struct shared *sh, struct ev_loop *loop,
+    struct config *cfg, unsigned index)
+{
+	memset(srv, 0, sizeof *srv);
+	srv->loop = loop;
+	srv->shared = sh;
+	srv->index = index;
+	srv->cfg = cfg;
+	atomic_init(&srv->paused_full, false);
+	if (verifier_init(&srv->verifier, &sh->verifiers, loop) < 0)
+		return -1;
+	if (buf_pool_init(&srv->pool, POOL_SPARE) < 0) {
+		verifier_destroy(&srv->verifier);
+		return -1;
 	}
-	for (size_t i = 0; i < errs.n; i++)
-		log_errx("%s", errs.lines[i]);
-	if (cfg == NULL) {
-		log_errx("reload failed: %zu error(s) in the configuration; "
-		    "still serving with the previous one", errs.n);
-		config_errors_free(&errs);
-		return;
-	}
-	config_errors_free(&errs);
-	if (listeners_apply(srv, cfg) < 0) {
-		config_free(cfg);
-		listeners_resume(srv);
-		log_errx("reload failed: cannot open a listener; still serving "
-		    "with the previous configuration");
-		return;
-	}
+	ev_async_init(&srv->resume, resume_cb);
+	srv->resume.data = srv;
+	ev_async_start(loop, &srv->resume);
+	/* Not a reason for the loop to run on. */
+	ev_unref(loop);
+	return 0;
+}
+
+void
+server_swap(struct server *srv, struct config *cfg, struct listener *l,
+    size_t n)
+{
+	struct config *old = srv->cfg;
+
 	/* Sessions keep the generation they started with; new ones get
 	 * this one from now on. */
 	srv->cfg = cfg;
 	config_unref(old);
-	server_apply_log(srv);
+	listeners_install(srv, l, n);
 	listeners_resume(srv);
-	if (srv->ports_file != NULL &&
-	    listeners_write_ports_file(srv, srv->ports_file) < 0)
-		log_warn("cannot write ports file %s", srv->ports_file);
-	server_warn(cfg);
-	log_notice("reload succeeded: %zu service(s), %u session(s) "
-	    "continue with the configuration they started with",
-	    cfg->nservices, srv->nsessions);
-}
-
-int
-server_init(struct server *srv, struct ev_loop *loop, struct config *cfg)
-{
-	memset(srv, 0, sizeof *srv);
-	srv->loop = loop;
-	srv->cfg = cfg;
-	if (backoff_init(&srv->backoff, BACKOFF_SLOTS) < 0)
-		return -1;
-	if (verifier_init(&srv->verifier, loop) < 0) {
-		backoff_destroy(&srv->backoff);
-		return -1;
-	}
-	if (buf_pool_init(&srv->pool, POOL_SPARE) < 0) {
-		verifier_destroy(&srv->verifier);
-		backoff_destroy(&srv->backoff);
-		return -1;
-	}
-	ev_signal_init(&srv->sig_term, signal_cb, SIGTERM);
-	srv->sig_term.data = srv;
-	ev_signal_init(&srv->sig_int, signal_cb, SIGINT);
-	srv->sig_int.data = srv;
-	ev_signal_init(&srv->sig_hup, hup_cb, SIGHUP);
-	srv->sig_hup.data = srv;
-	return 0;
-}
-
-int
-server_start(struct server *srv)
-{
-	if (listeners_open(srv) < 0)
-		return -1;
-	ev_signal_start(srv->loop, &srv->sig_term);
-	ev_signal_start(srv->loop, &srv->sig_int);
-	ev_signal_start(srv->loop, &srv->sig_hup);
-	return 0;
-}
-
-void
-server_run(struct server *srv)
-{
-	ev_run(srv->loop, 0);
 }
 
 void
@@ -179,12 +110,12 @@ server_destroy(struct server *srv)
 {
 	if (!srv->stopping)
 		server_stop(srv);
-	ev_signal_stop(srv->loop, &srv->sig_term);
-	ev_signal_stop(srv->loop, &srv->sig_int);
-	ev_signal_stop(srv->loop, &srv->sig_hup);
 	/* After the sessions: jobs they left behind come back here. */
 	verifier_destroy(&srv->verifier);
-	backoff_destroy(&srv->backoff);
+	ev_ref(srv->loop);
+	ev_async_stop(srv->loop, &srv->resume);
+	if (atomic_load(&srv->paused_full))
+		atomic_fetch_sub(&srv->shared->npaused, 1);
 	buf_pool_destroy(&srv->pool);
 	config_unref(srv->cfg);
 	srv->cfg = NULL;

@@ -421,12 +421,13 @@ session_start(struct server *srv, const struct service *svc, int fd,
 		    svc->name);
 		free(s);
 		close(fd);
+		listeners_session_ended(srv);
 		return;
 	}
 	s->srv = srv;
 	s->cfg = config_ref(srv->cfg);
 	s->svc = svc;
-	s->id = ++srv->next_id;
+	s->id = shared_next_id(srv->shared);
 	s->started = ev_now(srv->loop);
 	s->peer_addr = *peer;
 	net_format_addr(peer, s->peer, sizeof s->peer);
@@ -446,8 +447,8 @@ session_start(struct server *srv, const struct service *svc, int fd,
 
 	if (peer->ss.ss_family != AF_UNIX)
 		net_set_nodelay(fd);
-	session_log(s, LOG_LEVEL_DEBUG, "connection from %s to service %s",
-	    s->peer, svc->name);
+	session_log(s, LOG_LEVEL_DEBUG, "connection from %s to service %s, "
+	    "worker %u", s->peer, svc->name, srv->index);
 	session_send_client(s, msg, rfb_put_version(msg, sizeof msg, &ours));
 	session_enter(s, SESSION_VERSION);
 	session_settle(s);
@@ -698,7 +699,7 @@ submit_credentials(struct session *s, const struct vencrypt_plain *p)
 		session_abort(s, "out of memory");
 		return;
 	}
-	switch (backoff_begin(&srv->backoff, &s->peer_addr, ev_now(srv->loop),
+	switch (backoff_begin(&srv->shared->backoff, &s->peer_addr, ev_now(srv->loop),
 	    &wait)) {
 	case BACKOFF_GO:
 		break;
@@ -719,7 +720,7 @@ submit_credentials(struct session *s, const struct vencrypt_plain *p)
 	s->job = verify_job_new(s->svc->passwd, p->user, p->ulen, p->password,
 	    p->plen);
 	if (s->job == NULL) {
-		backoff_end(&srv->backoff, &s->peer_addr);
+		backoff_end(&srv->shared->backoff, &s->peer_addr);
 		session_abort(s, "out of memory");
 		return;
 	}
@@ -727,7 +728,7 @@ submit_credentials(struct session *s, const struct vencrypt_plain *p)
 	s->job->arg = s;
 	s->hs->creds_at = ev_now(srv->loop);
 	if (verifier_submit(&srv->verifier, s->job) < 0) {
-		backoff_end(&srv->backoff, &s->peer_addr);
+		backoff_end(&srv->shared->backoff, &s->peer_addr);
 		verify_job_free(s->job);
 		s->job = NULL;
 		session_refuse(s, "server busy; try again later",
@@ -803,14 +804,14 @@ password_checked(struct verify_job *job)
 	if (s->state != SESSION_PASSWORD_CHECK) {
 		/* Refused while the check ran (it outlived the handshake
 		 * timeout): the answer comes too late to let anyone in. */
-		backoff_end(&srv->backoff, &s->peer_addr);
+		backoff_end(&srv->shared->backoff, &s->peer_addr);
 		session_settle(s);
 		return;
 	}
-	if (r == PASSWD_OK && backoff_wait(&srv->backoff, &s->peer_addr,
+	if (r == PASSWD_OK && backoff_wait(&srv->shared->backoff, &s->peer_addr,
 	    ev_now(srv->loop)) > 0) {
 		/* Blocked while this check ran: not even a right password. */
-		backoff_end(&srv->backoff, &s->peer_addr);
+		backoff_end(&srv->shared->backoff, &s->peer_addr);
 		session_refuse(s, "too many failed logins; try again later",
 		    "too many failed logins from this address, blocked while "
 		    "the password was checked");
@@ -831,7 +832,7 @@ password_checked(struct verify_job *job)
 		s->hs->auth_failure = r == PASSWD_NO_USER ? "unknown user" :
 		    r == PASSWD_BAD_PASSWORD ? "wrong password" :
 		    "the user is not in allowed_users";
-		block = backoff_failed(&srv->backoff, &s->peer_addr,
+		block = backoff_failed(&srv->shared->backoff, &s->peer_addr,
 		    ev_now(srv->loop));
 		if (block > 0)
 			session_log(s, LOG_LEVEL_NOTICE, "too many failed logins "
@@ -844,7 +845,7 @@ password_checked(struct verify_job *job)
 		    "(out of memory, or libcrypt refused the hash)");
 		break;
 	}
-	backoff_end(&srv->backoff, &s->peer_addr);
+	backoff_end(&srv->shared->backoff, &s->peer_addr);
 	session_settle(s);
 }
 
@@ -1279,7 +1280,7 @@ session_close(struct session *s)
 	if (s->job != NULL) {
 		/* The worker may still be hashing with this generation's
 		 * password file: the job keeps it alive until it is back. */
-		backoff_end(&srv->backoff, &s->peer_addr);
+		backoff_end(&srv->shared->backoff, &s->peer_addr);
 		verifier_cancel(&srv->verifier, s->job);
 		s->job->done = orphan_checked;
 		s->job->arg = s->cfg;

@@ -1,7 +1,8 @@
 /*
  * verifier.c - a small pool of threads running passwd_verify() for the
- * loop.  The threads touch nothing but the job in hand and the two lists
- * below, under one lock; everything else stays on the loop thread.
+ * event loops.  The threads touch nothing but the job in hand, the queue
+ * and the finished list of the job's loop, under the pool's one lock;
+ * everything else stays on the loop threads.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -67,34 +68,45 @@ append(struct verify_job **head, struct verify_job **tail,
 	*tail = job;
 }
 
+/* Under the pool's lock: the job goes back to its loop. */
+static void
+hand_back(struct verifier_pool *p, struct verify_job *job)
+{
+	struct verifier *v = job->home;
+
+	append(&v->finished, &v->finished_tail, job);
+	v->outstanding--;
+	ev_async_send(v->loop, &v->wake);
+	pthread_cond_broadcast(&p->returned);
+}
+
 static void *
 worker(void *arg)
 {
-	struct verifier *v = arg;
+	struct verifier_pool *p = arg;
 	struct verify_job *job;
 
-	pthread_mutex_lock(&v->lock);
+	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		while (v->queue == NULL && !v->stopping)
-			pthread_cond_wait(&v->work, &v->lock);
-		if (v->stopping)
+		while (p->queue == NULL && !p->stopping)
+			pthread_cond_wait(&p->work, &p->lock);
+		if (p->stopping)
 			break;
-		job = v->queue;
-		if ((v->queue = job->next) == NULL)
-			v->queue_tail = NULL;
-		v->queued--;
+		job = p->queue;
+		if ((p->queue = job->next) == NULL)
+			p->queue_tail = NULL;
+		p->queued--;
 		if (!job->cancelled) {
-			pthread_mutex_unlock(&v->lock);
+			pthread_mutex_unlock(&p->lock);
 			job->result = passwd_verify(job->db, job->user,
 			    job->password);
-			pthread_mutex_lock(&v->lock);
+			pthread_mutex_lock(&p->lock);
 		}
 		/* The password is not needed any more: do not keep it. */
 		explicit_bzero(job->password, strlen(job->password));
-		append(&v->finished, &v->finished_tail, job);
-		ev_async_send(v->loop, &v->wake);
+		hand_back(p, job);
 	}
-	pthread_mutex_unlock(&v->lock);
+	pthread_mutex_unlock(&p->lock);
 	return NULL;
 }
 
@@ -104,10 +116,10 @@ run_finished(struct verifier *v)
 {
 	struct verify_job *job, *next;
 
-	pthread_mutex_lock(&v->lock);
+	pthread_mutex_lock(&v->pool->lock);
 	job = v->finished;
 	v->finished = v->finished_tail = NULL;
-	pthread_mutex_unlock(&v->lock);
+	pthread_mutex_unlock(&v->pool->lock);
 	for (; job != NULL; job = next) {
 		next = job->next;
 		job->done(job);
@@ -121,16 +133,45 @@ wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 }
 
 int
-verifier_init(struct verifier *v, struct ev_loop *loop)
+verifier_pool_init(struct verifier_pool *p)
+{
+	memset(p, 0, sizeof *p);
+	if (pthread_mutex_init(&p->lock, NULL) != 0)
+		return -1;
+	if (pthread_cond_init(&p->work, NULL) != 0)
+		goto fail_lock;
+	if (pthread_cond_init(&p->returned, NULL) != 0)
+		goto fail_work;
+	return 0;
+fail_work:
+	pthread_cond_destroy(&p->work);
+fail_lock:
+	pthread_mutex_destroy(&p->lock);
+	return -1;
+}
+
+void
+verifier_pool_destroy(struct verifier_pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->stopping = true;
+	pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	p->nthreads = 0;
+	pthread_cond_destroy(&p->returned);
+	pthread_cond_destroy(&p->work);
+	pthread_mutex_destroy(&p->lock);
+}
+
+int
+verifier_init(struct verifier *v, struct verifier_pool *p,
+    struct ev_loop *loop)
 {
 	memset(v, 0, sizeof *v);
+	v->pool = p;
 	v->loop = loop;
-	if (pthread_mutex_init(&v->lock, NULL) != 0)
-		return -1;
-	if (pthread_cond_init(&v->work, NULL) != 0) {
-		pthread_mutex_destroy(&v->lock);
-		return -1;
-	}
 	ev_async_init(&v->wake, wake_cb);
 	v->wake.data = v;
 	ev_async_start(loop, &v->wake);
@@ -139,78 +180,88 @@ verifier_init(struct verifier *v, struct ev_loop *loop)
 	return 0;
 }
 
-/* Threads start with the first job, so a daemon that forks to detach
- * (or never checks a password) never has any before it must. */
+/* Under the pool's lock.  Threads start with the first job, so a daemon
+ * that forks to detach (or never checks a password) never has any before
+ * it must. */
 static void
-start_threads(struct verifier *v)
+start_threads(struct verifier_pool *p)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned want = ncpu < 1 ? 1 : ncpu > VERIFIER_MAX_THREADS ?
 	    VERIFIER_MAX_THREADS : (unsigned)ncpu;
 	sigset_t all, old;
 
-	/* Signals stay with the loop thread. */
+	/* Signals stay with the thread that handles them. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	while (v->nthreads < want &&
-	    pthread_create(&v->threads[v->nthreads], NULL, worker, v) == 0)
-		v->nthreads++;
+	while (p->nthreads < want &&
+	    pthread_create(&p->threads[p->nthreads], NULL, worker, p) == 0)
+		p->nthreads++;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (v->nthreads < want)
+	if (p->nthreads < want)
 		log_warnx("password checks: started %u of %u threads",
-		    v->nthreads, want);
+		    p->nthreads, want);
 }
 
 int
 verifier_submit(struct verifier *v, struct verify_job *job)
 {
+	struct verifier_pool *p = v->pool;
 	int ret = -1;
 
-	if (v->nthreads == 0)
-		start_threads(v);
-	pthread_mutex_lock(&v->lock);
-	if (v->nthreads > 0 && !v->stopping && v->queued < VERIFIER_QUEUE_MAX) {
+	pthread_mutex_lock(&p->lock);
+	if (p->nthreads == 0 && !p->stopping)
+		start_threads(p);
+	if (p->nthreads > 0 && !p->stopping && p->queued < VERIFIER_QUEUE_MAX) {
 		job->cancelled = false;
-		append(&v->queue, &v->queue_tail, job);
-		v->queued++;
-		pthread_cond_signal(&v->work);
+		job->home = v;
+		append(&p->queue, &p->queue_tail, job);
+		p->queued++;
+		v->outstanding++;
+		pthread_cond_signal(&p->work);
 		ret = 0;
 	}
-	pthread_mutex_unlock(&v->lock);
+	pthread_mutex_unlock(&p->lock);
 	return ret;
 }
 
 void
 verifier_cancel(struct verifier *v, struct verify_job *job)
 {
-	pthread_mutex_lock(&v->lock);
+	pthread_mutex_lock(&v->pool->lock);
 	job->cancelled = true;
-	pthread_mutex_unlock(&v->lock);
+	pthread_mutex_unlock(&v->pool->lock);
 }
 
 void
 verifier_destroy(struct verifier *v)
 {
-	struct verify_job *job, *next;
+	struct verifier_pool *p = v->pool;
+	struct verify_job *job, *prev = NULL, *next;
 
-	pthread_mutex_lock(&v->lock);
-	v->stopping = true;
-	pthread_cond_broadcast(&v->work);
-	pthread_mutex_unlock(&v->lock);
-	for (unsigned i = 0; i < v->nthreads; i++)
-		pthread_join(v->threads[i], NULL);
-	v->nthreads = 0;
-	run_finished(v);
-	/* Jobs no thread took: their owners still get them back. */
-	for (job = v->queue; job != NULL; job = next) {
+	pthread_mutex_lock(&p->lock);
+	/* This loop's jobs no thread took: back at once, cancelled. */
+	for (job = p->queue; job != NULL; job = next) {
 		next = job->next;
+		if (job->home != v) {
+			prev = job;
+			continue;
+		}
+		if (prev != NULL)
+			prev->next = next;
+		else
+			p->queue = next;
+		if (p->queue_tail == job)
+			p->queue_tail = prev;
+		p->queued--;
 		job->cancelled = true;
-		job->done(job);
+		hand_back(p, job);
 	}
-	v->queue = v->queue_tail = NULL;
-	v->queued = 0;
+	/* Those in hand: when the threads are done with them. */
+	while (v->outstanding > 0)
+		pthread_cond_wait(&p->returned, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+	run_finished(v);
 	ev_ref(v->loop);
 	ev_async_stop(v->loop, &v->wake);
-	pthread_cond_destroy(&v->work);
-	pthread_mutex_destroy(&v->lock);
 }

@@ -386,6 +386,10 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg->handshake_timeout, 10);
 	ck_assert_uint_eq(cfg->backend_timeout, 5);
 	ck_assert_uint_eq(cfg->stall_timeout, 60);
+	/* one worker per online CPU */
+	ck_assert_uint_eq(cfg->workers, config_default_workers());
+	ck_assert_uint_ge(cfg->workers, 1);
+	ck_assert_uint_le(cfg->workers, CONFIG_MAX_WORKERS);
 	ck_assert_str_eq(cfg->tls.ca_file, DEFAULT_CERT_DIR "/ca-cert.pem");
 	ck_assert_str_eq(cfg->tls.cert_file, DEFAULT_CERT_DIR "/server-cert.pem");
 	ck_assert_str_eq(cfg->tls.key_file, DEFAULT_CERT_DIR "/server-key.pem");
@@ -498,6 +502,18 @@ START_TEST(test_limit_boundaries)
 	load("limits = { max_clients = 2000L; };\n" GOOD_SVC);
 	expect_loaded();
 	ck_assert_uint_eq(cfg->max_clients, 2000);
+	teardown();
+	setup();
+
+	load("workers = 1;\n" GOOD_SVC);
+	expect_loaded();
+	ck_assert_uint_eq(cfg->workers, 1);
+	teardown();
+	setup();
+
+	load(GOOD_SVC "workers = 256;\n");
+	expect_loaded();
+	ck_assert_uint_eq(cfg->workers, 256);
 }
 END_TEST
 
@@ -827,6 +843,14 @@ static const struct bad_case bad_cases[] = {
 	    "\"limits\" must be a group { ... }" },
 	{ "limits = {\n max_clients = \"10\";\n};\n" GOOD_SVC, "max_clients",
 	    "\"max_clients\" must be an integer" },
+	{ "\nworkers = \"two\";\n" GOOD_SVC, "workers",
+	    "\"workers\" must be an integer" },
+	{ "\nworkers = 0;\n" GOOD_SVC, "workers",
+	    "\"workers\" must be between 1 and 256, not 0" },
+	{ "\nworkers = 257;\n" GOOD_SVC, "workers",
+	    "\"workers\" must be between 1 and 256, not 257" },
+	{ "\nworkers = 2.0;\n" GOOD_SVC, "workers",
+	    "\"workers\" must be an integer" },
 	{ "limits = {\n handshake_timeout = 1.5;\n};\n" GOOD_SVC,
 	    "handshake_timeout", "\"handshake_timeout\" must be an integer" },
 	{ "limits = {\n backend_timeout = true;\n};\n" GOOD_SVC,

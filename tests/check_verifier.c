@@ -2,7 +2,8 @@
  * check_verifier.c - password checks on the worker threads: each job comes
  * back exactly once, on the loop thread, with the right result; cancelled
  * jobs come back cancelled; verifier_destroy hands back every job still
- * queued; the queue is bounded.
+ * queued; the queue is bounded; two loops on two threads share one pool,
+ * each getting its own jobs back on its own thread.
  *
  * The password file is made at test time with passwd_hash(), so the hashes
  * are real yescrypt ones and every check does the full work.  Every loop
@@ -29,6 +30,7 @@
 static char passwd_path[64];
 static struct passwd_db *db;
 static struct ev_loop *loop;
+static struct verifier_pool pool;
 static struct verifier v;
 static bool v_live;             /* v initialised and not yet destroyed */
 static pthread_t loop_thread;
@@ -73,7 +75,8 @@ setup(void)
 	loop = ev_loop_new(EVFLAG_AUTO);
 	ck_assert_ptr_nonnull(loop);
 	loop_thread = pthread_self();
-	ck_assert_int_eq(verifier_init(&v, loop), 0);
+	ck_assert_int_eq(verifier_pool_init(&pool), 0);
+	ck_assert_int_eq(verifier_init(&v, &pool, loop), 0);
 	v_live = true;
 	records = NULL;
 	nrecords = 0;
@@ -86,6 +89,7 @@ teardown(void)
 	if (v_live)
 		verifier_destroy(&v);
 	v_live = false;
+	verifier_pool_destroy(&pool);
 	ev_loop_destroy(loop);
 	loop = NULL;
 	passwd_free(db);
@@ -179,10 +183,10 @@ still_queued(const struct verify_job *job)
 {
 	bool found = false;
 
-	pthread_mutex_lock(&v.lock);
-	for (const struct verify_job *j = v.queue; j != NULL; j = j->next)
+	pthread_mutex_lock(&pool.lock);
+	for (const struct verify_job *j = pool.queue; j != NULL; j = j->next)
 		found = found || j == job;
-	pthread_mutex_unlock(&v.lock);
+	pthread_mutex_unlock(&pool.lock);
 	return found;
 }
 
@@ -207,8 +211,8 @@ START_TEST(test_good_and_bad_password)
 		ck_assert_msg(records[i].on_loop_thread,
 		    "done of job %zu ran off the loop thread", i);
 	}
-	ck_assert_uint_ge(v.nthreads, 1);
-	ck_assert_uint_le(v.nthreads, VERIFIER_MAX_THREADS);
+	ck_assert_uint_ge(pool.nthreads, 1);
+	ck_assert_uint_le(pool.nthreads, VERIFIER_MAX_THREADS);
 }
 END_TEST
 
@@ -386,7 +390,7 @@ loop_not_kept_alive(void)
 START_TEST(test_loop_not_kept_alive)
 {
 	ck_assert(loop_not_kept_alive());
-	ck_assert_uint_eq(v.nthreads, 0);       /* none before the first job */
+	ck_assert_uint_eq(pool.nthreads, 0);       /* none before the first job */
 
 	make_records(1);
 	submit("alice", "pw-of-alice", &records[0]);
@@ -422,7 +426,7 @@ START_TEST(test_queue_is_bounded)
 		}
 	}
 	ck_assert_uint_ge(accepted, VERIFIER_QUEUE_MAX);
-	ck_assert_uint_le(accepted, VERIFIER_QUEUE_MAX + v.nthreads);
+	ck_assert_uint_le(accepted, VERIFIER_QUEUE_MAX + pool.nthreads);
 	ck_assert_uint_ge(refused, 10);
 	ck_assert_uint_eq(accepted + refused, N);
 	/* drain quickly: cancel what is queued */
@@ -438,6 +442,99 @@ START_TEST(test_queue_is_bounded)
 	run_until_all_back();
 	ck_assert_int_eq(records[0].result, PASSWD_OK);
 	ck_assert(!records[0].cancelled);
+}
+END_TEST
+
+
+/* A second loop on its own thread, sharing the pool with the first. */
+struct other_loop {
+	struct ev_loop *loop;
+	struct verifier v;
+	pthread_t thread;
+	pthread_t self;         /* as the thread itself sees it */
+	struct record rec[8];
+	size_t outstanding;
+	bool expired;
+};
+
+static void
+other_done(struct verify_job *job)
+{
+	struct other_loop *o = job->arg;
+	struct record *r = &o->rec[job->user[1] - '0'];
+
+	r->calls++;
+	r->cancelled = job->cancelled;
+	r->result = job->result;
+	r->on_loop_thread = pthread_equal(pthread_self(), o->self) != 0;
+	verify_job_free(job);
+	if (--o->outstanding == 0)
+		ev_break(o->loop, EVBREAK_ALL);
+}
+
+static void *
+other_main(void *arg)
+{
+	struct other_loop *o = arg;
+	ev_timer limit;
+
+	o->self = pthread_self();
+	o->loop = ev_loop_new(EVFLAG_AUTO);
+	if (o->loop == NULL || verifier_init(&o->v, &pool, o->loop) != 0)
+		return NULL;
+	for (size_t i = 0; i < 8; i++) {
+		/* users "b0".."b7" are unknown: PASSWD_NO_USER, after the
+		 * same work as a real check */
+		char user[3] = { 'b', (char)('0' + i), '\0' };
+		struct verify_job *job = verify_job_new(db, user, 2, "x", 1);
+		if (job == NULL)
+			break;
+		job->done = other_done;
+		job->arg = o;
+		if (verifier_submit(&o->v, job) != 0) {
+			verify_job_free(job);
+			break;
+		}
+		o->outstanding++;
+	}
+	ev_timer_init(&limit, timeout_cb, LOOP_LIMIT, 0.);
+	limit.data = &o->expired;
+	ev_timer_start(o->loop, &limit);
+	if (o->outstanding > 0)
+		ev_run(o->loop, 0);
+	ev_timer_stop(o->loop, &limit);
+	verifier_destroy(&o->v);
+	ev_loop_destroy(o->loop);
+	return NULL;
+}
+
+START_TEST(test_two_loops_share_the_pool)
+{
+	struct other_loop o;
+
+	memset(&o, 0, sizeof o);
+	make_records(8);
+	ck_assert_int_eq(pthread_create(&o.thread, NULL, other_main, &o), 0);
+	for (size_t i = 0; i < 8; i++)
+		submit(i % 2 ? "alice" : "bob", i % 2 ? "pw-of-alice" : "no",
+		    &records[i]);
+	run_until_all_back();
+	ck_assert_int_eq(pthread_join(o.thread, NULL), 0);
+	ck_assert(!o.expired);
+	ck_assert(!pthread_equal(o.self, loop_thread));
+	ck_assert_uint_eq(o.outstanding, 0);
+	for (size_t i = 0; i < 8; i++) {
+		ck_assert_int_eq(records[i].calls, 1);
+		ck_assert(records[i].on_loop_thread);
+		ck_assert_int_eq(records[i].result, i % 2 ? PASSWD_OK :
+		    PASSWD_BAD_PASSWORD);
+		ck_assert_msg(o.rec[i].calls == 1, "other job %zu back %d "
+		    "times", i, o.rec[i].calls);
+		ck_assert_msg(o.rec[i].on_loop_thread, "other job %zu came "
+		    "back on the wrong thread", i);
+		ck_assert_int_eq(o.rec[i].result, PASSWD_NO_USER);
+	}
+	ck_assert_uint_le(pool.nthreads, VERIFIER_MAX_THREADS);
 }
 END_TEST
 
@@ -458,6 +555,7 @@ main(void)
 	tcase_add_test(tc, test_cancel_in_hand);
 	tcase_add_test(tc, test_destroy_returns_every_job);
 	tcase_add_test(tc, test_loop_not_kept_alive);
+	tcase_add_test(tc, test_two_loops_share_the_pool);
 	tcase_add_test(tc, test_queue_is_bounded);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -12,17 +12,6 @@ out=$(vencryptd --check-config -c "$T/example.conf" 2>&1) ||
 	fail "the shipped example config fails --check-config: $out"
 [ "$out" = "configuration OK" ] || fail "unexpected output: $out"
 
-# check_bad NAME REGEX: --check-config on $T/NAME.conf exits 1 and prints
-# a line matching REGEX.
-check_bad() {
-	local name=$1 want=$2 rc=0
-	vencryptd -t -c "$T/$name.conf" >"$T/$name.out" 2>&1 || rc=$?
-	[ $rc -eq 1 ] || fail "$name: --check-config exited $rc, not 1"
-	grep -Eq -- "$want" "$T/$name.out" || fail "$name: no line matching: $want"
-	grep -q 'configuration OK' "$T/$name.out" && fail "$name: said OK"
-	log "ok: $name"
-}
-
 # An unknown key, on its own line.
 write_config "$T/unknown.conf" 'backend = "127.0.0.1:5901";
     colour = "blue";'

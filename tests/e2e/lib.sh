@@ -128,10 +128,15 @@ CONF
 }
 
 # start_daemon CONFIG: vencryptd in the foreground; sets DAEMON_PID,
-# DAEMON_LOG and DAEMON_PORT (of the first listener).
+# DAEMON_LOG and DAEMON_PORT (of the first listener).  VENCRYPTD_WORKERS,
+# when set, is added to CONFIG as its workers key (unless it has one), to
+# run the suite with that many worker threads instead of one per CPU.
 start_daemon() {
 	local conf=$1
 	local ports="$T/daemon.ports"
+	if [ -n "${VENCRYPTD_WORKERS:-}" ] && ! grep -q '^workers' "$conf"; then
+		printf 'workers = %s;\n' "$VENCRYPTD_WORKERS" >>"$conf"
+	fi
 	DAEMON_LOG="$T/daemon.log"
 	rm -f "$ports"
 	# Not through the function: DAEMON_PID must be the daemon's (or
@@ -163,6 +168,17 @@ stop_daemon() {
 # expect_log REGEX: the daemon log gets a matching line within 5 s.
 expect_log() {
 	wait_until 5 grep -Eq -- "$1" "$DAEMON_LOG" || fail "no log line matching: $1"
+}
+
+# check_bad NAME REGEX: --check-config on $T/NAME.conf exits 1 and prints
+# a line matching REGEX.
+check_bad() {
+	local name=$1 want=$2 rc=0
+	vencryptd -t -c "$T/$name.conf" >"$T/$name.out" 2>&1 || rc=$?
+	[ $rc -eq 1 ] || fail "$name: --check-config exited $rc, not 1"
+	grep -Eq -- "$want" "$T/$name.out" || fail "$name: no line matching: $want"
+	grep -q 'configuration OK' "$T/$name.out" && fail "$name: said OK"
+	log "ok: $name"
 }
 
 # ---- a real Xvnc -----------------------------------------------------------------

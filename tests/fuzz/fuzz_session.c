@@ -58,6 +58,7 @@
  *    table, and (LeakSanitizer) everything freed.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,7 @@
 #include "relay.h"
 #include "rfb.h"
 #include "server.h"
+#include "shared.h"
 #include "session.h"
 #include "tls.h"
 #include "verifier.h"
@@ -157,6 +159,7 @@ struct pending_job {
 
 static struct {
 	struct ev_loop *loop;
+	struct shared shared;
 	struct server srv;
 	struct client clients[MAX_CLIENTS];
 	size_t nclients;
@@ -944,6 +947,8 @@ new_client(unsigned addr)
 	cl->c.reading = true;
 	cl->b.fd = -1;
 	H.nclients++;
+	/* Counted first, as the listener does. */
+	FUZZ_CHECK(shared_reserve(&H.shared, UINT_MAX), "no room");
 	session_start(&H.srv, &H.srv.cfg->services[0], sv[1], &peer);
 	FUZZ_CHECK(H.srv.nsessions == before + 1, "session not started");
 	cl->id = H.srv.sessions->id;
@@ -1241,10 +1246,13 @@ finish(void)
 		deliver_job();
 	FUZZ_CHECK(H.srv.pool.inuse == 0, "%zu pool chunk(s) still in use",
 	    H.srv.pool.inuse);
-	for (size_t i = 0; i < H.srv.backoff.nslots; i++)
-		FUZZ_CHECK(H.srv.backoff.slots[i].pending == 0, "a password "
+	for (size_t i = 0; i < H.shared.backoff.nslots; i++)
+		FUZZ_CHECK(H.shared.backoff.slots[i].pending == 0, "a password "
 		    "check still counted as under way");
 	server_destroy(&H.srv);
+	FUZZ_CHECK(atomic_load(&H.shared.nsessions) == 0, "%u session(s) "
+	    "still counted", atomic_load(&H.shared.nsessions));
+	shared_destroy(&H.shared);
 	ev_loop_destroy(H.loop);
 	H.loop = NULL;
 	for (size_t i = 0; i < H.nclients; i++) {
@@ -1274,8 +1282,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	H.loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
 	FUZZ_CHECK(H.loop != NULL, "no event loop");
 	ev_set_invoke_pending_cb(H.loop, invoke_pending);
-	FUZZ_CHECK(server_init(&H.srv, H.loop, config_ref(cfg)) == 0,
-	    "server_init");
+	FUZZ_CHECK(shared_init(&H.shared) == 0, "shared_init");
+	FUZZ_CHECK(server_init(&H.srv, &H.shared, H.loop, config_ref(cfg),
+	    1) == 0, "server_init");
 	/* There are no listeners to resume when a session ends. */
 	H.srv.accepting = 1;
 	new_client(0);

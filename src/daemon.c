@@ -1,0 +1,332 @@
+/*
+ * daemon.c - the control thread.  It owns the configuration generations
+ * and the listening sockets, starts one thread per worker, each running
+ * its own event loop, and talks to them only through an ev_async and a
+ * few fields under one lock: "serve this configuration on these
+ * listeners" on a reload, "stop" at the end.  Signals reach this thread
+ * alone.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "listener.h"
+#include "log.h"
+
+static void
+signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	log_notice("%s received: stopping", strsignal(w->signum));
+	ev_break(loop, EVBREAK_ALL);
+}
+
+void
+daemon_apply_log(const struct daemon *d)
+{
+	int level = (int)d->cfg->log_level + d->verbose;
+
+	if (level > LOG_LEVEL_DEBUG)
+		level = LOG_LEVEL_DEBUG;
+	log_init(d->cfg->log_target, (enum log_level)level);
+}
+
+/* ---- on a worker's thread ----------------------------------------------- */
+
+static void
+ctl_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	struct worker *w = a->data;
+	struct daemon *d = w->d;
+	struct config *cfg;
+	struct listener *l;
+	size_t n;
+	bool stop;
+
+	pthread_mutex_lock(&d->lock);
+	stop = w->stop;
+	cfg = w->next_cfg;
+	l = w->next_listeners;
+	n = w->next_n;
+	w->next_cfg = NULL;
+	w->next_listeners = NULL;
+	pthread_mutex_unlock(&d->lock);
+	if (cfg != NULL) {
+		server_swap(&w->srv, cfg, l, n);
+		pthread_mutex_lock(&d->lock);
+		d->nswapped++;
+		pthread_cond_signal(&d->swapped);
+		pthread_mutex_unlock(&d->lock);
+	}
+	if (stop) {
+		ev_async_stop(loop, a);
+		server_stop(&w->srv);
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	char name[16];
+
+	/* Shown by ps -T and in /proc/PID/task/TID/comm. */
+	snprintf(name, sizeof name, "vencryptd-w%u", w->index + 1);
+	pthread_setname_np(pthread_self(), name);
+	ev_run(w->loop, 0);
+	server_destroy(&w->srv);
+	return NULL;
+}
+
+/* ---- on the control thread ------------------------------------------------ */
+
+/* Each worker's listeners on set; false (logged, nothing kept) when out
+ * of memory. */
+static bool
+prepare_all(struct daemon *d, const struct listen_set *set,
+    struct listener **out)
+{
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		out[i] = listeners_prepare(&d->workers[i].srv, set, i);
+		if (out[i] == NULL) {
+			while (i-- > 0)
+				free(out[i]);
+			log_errx("out of memory");
+			return false;
+		}
+	}
+	return true;
+}
+
+/* SIGHUP: the whole configuration anew, or (logged) nothing at all. */
+static void
+reload(struct daemon *d)
+{
+	struct config_errors errs = { NULL, 0 };
+	struct config *cfg;
+	struct listen_set *set;
+	struct listener **ls;
+
+	cfg = config_load(d->cfg->path, &errs);
+	if (cfg != NULL && config_load_credentials(cfg, &errs) < 0) {
+		config_free(cfg);
+		cfg = NULL;
+	}
+	for (size_t i = 0; i < errs.n; i++)
+		log_errx("%s", errs.lines[i]);
+	if (cfg == NULL) {
+		log_errx("reload failed: %zu error(s) in the configuration; "
+		    "still serving with the previous one", errs.n);
+		config_errors_free(&errs);
+		return;
+	}
+	config_errors_free(&errs);
+	if ((set = listen_set_open(d->set, cfg, d->nworkers)) == NULL) {
+		config_free(cfg);
+		log_errx("reload failed: cannot open a listener; still serving "
+		    "with the previous configuration");
+		return;
+	}
+	if ((ls = calloc(d->nworkers, sizeof *ls)) == NULL ||
+	    !prepare_all(d, set, ls)) {
+		free(ls);
+		listen_set_retire(set, d->set);
+		config_free(cfg);
+		log_errx("reload failed: out of memory; still serving with the "
+		    "previous configuration");
+		return;
+	}
+	if (cfg->workers != d->nworkers)
+		log_notice("workers = %u takes effect on restart: still %u "
+		    "worker(s)", cfg->workers, d->nworkers);
+
+	/* Every worker switches on its own loop; the sockets no longer
+	 * named close once none of them watches them. */
+	pthread_mutex_lock(&d->lock);
+	d->nswapped = 0;
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct worker *w = &d->workers[i];
+		w->next_cfg = config_ref(cfg);
+		w->next_listeners = ls[i];
+		w->next_n = set->n;
+		ev_async_send(w->loop, &w->ctl);
+	}
+	while (d->nswapped < d->nworkers)
+		pthread_cond_wait(&d->swapped, &d->lock);
+	pthread_mutex_unlock(&d->lock);
+	free(ls);
+	listen_set_retire(d->set, set);
+	d->set = set;
+	config_unref(d->cfg);
+	d->cfg = cfg;
+	daemon_apply_log(d);
+	if (d->ports_file != NULL &&
+	    listen_set_write_ports_file(set, d->ports_file) < 0)
+		log_warn("cannot write ports file %s", d->ports_file);
+	server_warn(cfg);
+	log_notice("reload succeeded: %zu service(s), %u session(s) "
+	    "continue with the configuration they started with",
+	    cfg->nservices, atomic_load(&d->shared.nsessions));
+}
+
+static void
+hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	log_notice("SIGHUP received: reloading %s", d->cfg->path);
+	reload(d);
+}
+
+int
+daemon_init(struct daemon *d, struct ev_loop *loop, struct config *cfg)
+{
+	memset(d, 0, sizeof *d);
+	d->loop = loop;
+	d->cfg = cfg;
+	d->nworkers = cfg->workers;
+	if (shared_init(&d->shared) < 0)
+		return -1;
+	if (pthread_mutex_init(&d->lock, NULL) != 0)
+		goto fail_shared;
+	if (pthread_cond_init(&d->swapped, NULL) != 0)
+		goto fail_lock;
+	ev_signal_init(&d->sig_term, signal_cb, SIGTERM);
+	ev_signal_init(&d->sig_int, signal_cb, SIGINT);
+	ev_signal_init(&d->sig_hup, hup_cb, SIGHUP);
+	d->sig_hup.data = d;
+	return 0;
+fail_lock:
+	pthread_mutex_destroy(&d->lock);
+fail_shared:
+	shared_destroy(&d->shared);
+	return -1;
+}
+
+int
+daemon_listen(struct daemon *d)
+{
+	if ((d->set = listen_set_open(NULL, d->cfg, d->nworkers)) == NULL)
+		return -1;
+	/* Before the ports file tells anyone we are there: a signal sent
+	 * from then on is handled (once the loop runs), never fatal. */
+	ev_signal_start(d->loop, &d->sig_term);
+	ev_signal_start(d->loop, &d->sig_int);
+	ev_signal_start(d->loop, &d->sig_hup);
+	if (d->ports_file != NULL &&
+	    listen_set_write_ports_file(d->set, d->ports_file) < 0) {
+		log_err("cannot write ports file %s", d->ports_file);
+		return -1;
+	}
+	return 0;
+}
+
+int
+daemon_start(struct daemon *d)
+{
+	struct listener **ls;
+	sigset_t all, old;
+	unsigned i;
+	int err;
+
+	d->workers = calloc(d->nworkers, sizeof *d->workers);
+	d->shared.servers = calloc(d->nworkers, sizeof *d->shared.servers);
+	ls = calloc(d->nworkers, sizeof *ls);
+	if (d->workers == NULL || d->shared.servers == NULL || ls == NULL)
+		goto nomem;
+	for (i = 0; i < d->nworkers; i++) {
+		struct worker *w = &d->workers[i];
+		w->d = d;
+		w->index = i;
+		if ((w->loop = ev_loop_new(EVFLAG_AUTO)) == NULL) {
+			log_errx("cannot create the event loop of worker %u",
+			    i + 1);
+			goto fail;
+		}
+		if (server_init(&w->srv, &d->shared, w->loop,
+		    config_ref(d->cfg), i + 1) < 0) {
+			ev_loop_destroy(w->loop);
+			w->loop = NULL;
+			goto nomem;
+		}
+		ev_async_init(&w->ctl, ctl_cb);
+		w->ctl.data = w;
+		ev_async_start(w->loop, &w->ctl);
+		d->shared.servers[i] = &w->srv;
+	}
+	d->shared.nservers = d->nworkers;
+	if (!prepare_all(d, d->set, ls))
+		goto fail;
+	for (i = 0; i < d->nworkers; i++)
+		server_swap(&d->workers[i].srv, config_ref(d->cfg), ls[i],
+		    d->set->n);
+	free(ls);
+	ls = NULL;
+
+	/* Signals stay with this thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (i = 0; i < d->nworkers; i++) {
+		struct worker *w = &d->workers[i];
+		if ((err = pthread_create(&w->thread, NULL, worker_main, w)) != 0)
+			break;
+		w->running = true;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (i < d->nworkers) {
+		log_errx("cannot start worker %u of %u: %s", i + 1, d->nworkers,
+		    strerror(err));
+		return -1;
+	}
+	return 0;
+nomem:
+	log_errx("out of memory");
+fail:
+	free(ls);
+	return -1;
+}
+
+void
+daemon_run(struct daemon *d)
+{
+	ev_run(d->loop, 0);
+}
+
+void
+daemon_destroy(struct daemon *d)
+{
+	ev_signal_stop(d->loop, &d->sig_term);
+	ev_signal_stop(d->loop, &d->sig_int);
+	ev_signal_stop(d->loop, &d->sig_hup);
+	pthread_mutex_lock(&d->lock);
+	for (unsigned i = 0; d->workers != NULL && i < d->nworkers; i++)
+		d->workers[i].stop = true;
+	pthread_mutex_unlock(&d->lock);
+	for (unsigned i = 0; d->workers != NULL && i < d->nworkers; i++) {
+		struct worker *w = &d->workers[i];
+		if (w->running)
+			ev_async_send(w->loop, &w->ctl);
+	}
+	/* Every thread is gone before any loop goes: a session ending on
+	 * one worker may still wake another. */
+	for (unsigned i = 0; d->workers != NULL && i < d->nworkers; i++) {
+		struct worker *w = &d->workers[i];
+		if (w->running)
+			pthread_join(w->thread, NULL);
+		else if (w->loop != NULL)
+			server_destroy(&w->srv);
+	}
+	for (unsigned i = 0; d->workers != NULL && i < d->nworkers; i++)
+		if (d->workers[i].loop != NULL)
+			ev_loop_destroy(d->workers[i].loop);
+	free(d->workers);
+	free(d->shared.servers);
+	listen_set_retire(d->set, NULL);
+	shared_destroy(&d->shared);
+	pthread_cond_destroy(&d->swapped);
+	pthread_mutex_destroy(&d->lock);
+	config_unref(d->cfg);
+	d->cfg = NULL;
+}
