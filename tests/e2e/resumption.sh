@@ -7,7 +7,8 @@
 # refused where the DN is not allowed), a certificate that expired since
 # the ticket was issued is refused, and after a reload (a new ticket key)
 # an old ticket resumes nothing, so a certificate revoked meanwhile is
-# refused in a full handshake.  --check-config rejects a non-boolean
+# refused in a full handshake.  bench/loadgen --resume resumes where it
+# is on and not where it is off.  --check-config rejects a non-boolean
 # resumption.
 . "${top_srcdir:?run through make check}/tests/e2e/lib.sh" || exit 1
 
@@ -103,6 +104,27 @@ cp "$T/good.t" "$T/to-off.t"
 conn off off-2 good to-off
 relayed off-2 no
 resumed_in_log 0
+
+# The load generator's --resume: against "on" every handshake after the
+# first resumes (one session at a time), against "off" none does.
+for svc in on off; do
+	rc=0
+	"$top_builddir/bench/loadgen" --connect "127.0.0.1:$(port_of $svc)" \
+		--mode vencrypt --cert "$(client_cert good)" --key "$(client_key good)" \
+		--test handshake --sessions 1 --seconds 1 --timeout 15 --resume \
+		>"$T/lg-$svc.out" 2>&1 || rc=$?
+	[ $rc -eq 0 ] || fail "loadgen --resume against $svc exited $rc"
+	out=$(tail -n 1 "$T/lg-$svc.out")
+	hs=$(field "$out" handshakes)
+	res=$(field "$out" resumed)
+	if [ "$(field "$out" failures)" != 0 ] || [ "${hs:-0}" -lt 2 ]; then
+		fail "loadgen against $svc: $out"
+	fi
+	want=0
+	[ "$svc" = off ] || want=$((hs - 1))
+	[ "$res" = "$want" ] || fail "loadgen against $svc: resumed=$res, expected $want: $out"
+	log "ok: loadgen --resume against $svc: $out"
+done
 
 # ---- allowed_dn applies on resumption ------------------------------------------
 # "other" may use "on", not "narrow"; its ticket from "on" resumes on
