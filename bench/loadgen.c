@@ -6,7 +6,7 @@
  *                 [--ca FILE] [--cert FILE --key FILE] [--priority STRING]
  *                 --test handshake|down|up|idle|latency
  *                 [--sessions N] [--seconds S] [--bytes B] [--count K]
- *                 [--timeout S] [--parallel P] [--quiet]
+ *                 [--timeout S] [--parallel P] [--resume] [--quiet]
  *
  * Modes (a session is ready once the ServerInit is read):
  *   vencrypt  RFB 3.8, security type 19, VeNCrypt 0.2, subtype 260
@@ -17,7 +17,7 @@
  *             bench/backend)
  *   plain     the same RFB handshake on plain TCP
  * TLS: full handshakes only (no resumption; the client asks for no session
- * tickets), the client certificate when --cert and --key are given, the
+ * tickets) unless --resume, the client certificate when --cert and --key are given, the
  * server's chain checked against --ca when given (not its name; it costs
  * CPU, so measurements leave it out), GnuTLS
  * priority --priority (default NORMAL).
@@ -28,6 +28,10 @@
  *              under way at the end are finished and counted (seconds=
  *              runs to the last).
  *              handshakes= seconds= rate= failures= cpu_s=
+ *              With --resume (TLS modes) sessions accept tickets, and each
+ *              one offers the session of the last ticket received, so all
+ *              but the first few resume; resumed= counts those the
+ *              server resumed (handshakes= counts them too).
  *   down       --sessions N each send 'D' and their share of --bytes B and
  *              check every byte against the pattern; timed from the first
  *              command to the last byte.  bytes= seconds= gbps= cpu_s=
@@ -154,6 +158,7 @@ static struct {
 	int64_t timeout_ms;
 	uint64_t bytes, count;
 	bool quiet;
+	bool resume;                    /* handshake test: resume from tickets */
 } opt = {
 	.priority = "NORMAL",
 	.sessions = 1,
@@ -178,6 +183,8 @@ static struct {
 	unsigned started, in_setup;     /* idle: sessions started, handshaking */
 	unsigned ready, failed, finished;
 	uint64_t handshakes, failures, errors_shown, errors_hidden;
+	uint64_t resumed;               /* --resume: handshakes the server resumed */
+	gnutls_datum_t ticket;          /* --resume: the last session ticketed */
 	uint64_t moved;                 /* bytes checked down, or acknowledged up */
 	int64_t t0, t_last;             /* ns; t0 = 0 until the test begins */
 	double cpu0;
@@ -754,12 +761,15 @@ up_write(struct sess *s)
 static bool
 tls_begin(struct sess *s)
 {
-	int r = gnutls_init(&s->tls, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_TICKETS);
+	int r = gnutls_init(&s->tls, GNUTLS_CLIENT | GNUTLS_NONBLOCK |
+	    (opt.resume ? 0 : GNUTLS_NO_TICKETS));
 
 	if (r >= 0)
 		r = gnutls_priority_set(s->tls, g.prio);
 	if (r >= 0)
 		r = gnutls_credentials_set(s->tls, GNUTLS_CRD_CERTIFICATE, g.cred);
+	if (r >= 0 && g.ticket.data != NULL)
+		r = gnutls_session_set_data(s->tls, g.ticket.data, g.ticket.size);
 	if (r < 0) {
 		sess_fail(s, "%s", gnutls_strerror(r));
 		return false;
@@ -912,11 +922,29 @@ sess_start(struct sess *s)
 
 /* ---- tests ---------------------------------------------------------------------- */
 
+/* --resume: counts a resumed handshake and keeps the session of the
+ * latest ticket for the next ones to offer. */
+static void
+ticket_keep(struct sess *s)
+{
+	gnutls_datum_t d = { NULL, 0 };
+
+	if (gnutls_session_is_resumed(s->tls))
+		g.resumed++;
+	if (!(gnutls_session_get_flags(s->tls) & GNUTLS_SFLAGS_SESSION_TICKET) ||
+	    gnutls_session_get_data2(s->tls, &d) < 0)
+		return;
+	gnutls_free(g.ticket.data);
+	g.ticket = d;
+}
+
 static void
 sess_ready(struct sess *s)
 {
 	if (opt.test == TEST_HANDSHAKE) {
 		g.handshakes++;
+		if (opt.resume)
+			ticket_keep(s);
 		sess_close(s);
 		if (g.running)
 			sess_start(s);
@@ -1078,6 +1106,18 @@ percentile_us(double p)
 	return (double)g.samples[rank - 1] / 1000.0;
 }
 
+/* " resumed=N" with --resume, else nothing. */
+static const char *
+resumed_field(void)
+{
+	static char text[32];
+
+	if (!opt.resume)
+		return "";
+	snprintf(text, sizeof(text), " resumed=%" PRIu64, g.resumed);
+	return text;
+}
+
 static void
 test_end(void)
 {
@@ -1093,8 +1133,9 @@ test_end(void)
 	case TEST_HANDSHAKE:
 		secs = (double)(bench_now_ns() - g.t0) / 1e9;
 		print_line("handshakes=%" PRIu64 " seconds=%.3f rate=%.1f failures=%"
-		    PRIu64 " cpu_s=%.3f", g.handshakes, secs,
-		    secs > 0 ? (double)g.handshakes / secs : 0.0, g.failures, cpu);
+		    PRIu64 " cpu_s=%.3f%s", g.handshakes, secs,
+		    secs > 0 ? (double)g.handshakes / secs : 0.0, g.failures, cpu,
+		    resumed_field());
 		if (g.failures > 0)
 			g.status = EXIT_FAILED;
 		break;
@@ -1135,7 +1176,7 @@ usage(void)
 	    "               [--ca FILE] [--cert FILE --key FILE] [--priority STRING]\n"
 	    "               --test handshake|down|up|idle|latency\n"
 	    "               [--sessions N] [--seconds S] [--bytes B] [--count K]\n"
-	    "               [--timeout S] [--parallel P] [--quiet]\n");
+	    "               [--timeout S] [--parallel P] [--resume] [--quiet]\n");
 	exit(EXIT_USAGE);
 }
 
@@ -1198,6 +1239,7 @@ parse_options(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "parallel", required_argument, NULL, 'P' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "resume", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1218,6 +1260,7 @@ parse_options(int argc, char **argv)
 		case 'k': opt.count = number("count", optarg, 1, 100000000); break;
 		case 'P': opt.parallel = (unsigned)number("parallel", optarg, 1, 1000000); break;
 		case 'q': opt.quiet = true; break;
+		case 'r': opt.resume = true; break;
 		case 's':
 			if (!tu_parse_seconds(optarg, &opt.seconds_ms))
 				die("--seconds %s: not a number of seconds", optarg);
@@ -1237,6 +1280,8 @@ parse_options(int argc, char **argv)
 		die("--cert and --key go together");
 	if (!tu_parse_addr(opt.connect, &g.addr))
 		die("--connect %s: not a numeric HOST:PORT", opt.connect);
+	if (opt.resume && (opt.test != TEST_HANDSHAKE || opt.mode == MODE_PLAIN))
+		die("--resume goes with --test handshake in a TLS mode");
 	if (opt.test == TEST_HANDSHAKE && opt.seconds_ms < 0)
 		opt.seconds_ms = 5000;
 }
@@ -1314,6 +1359,7 @@ main(int argc, char **argv)
 	ev_loop_destroy(g.loop);
 	free(g.samples);
 	free(g.s);
+	gnutls_free(g.ticket.data);
 	if (opt.mode != MODE_PLAIN) {
 		gnutls_priority_deinit(g.prio);
 		gnutls_certificate_free_credentials(g.cred);

@@ -40,6 +40,7 @@ struct tls_settings {
 	char *key_file;
 	char *crl_file;         /* NULL: no CRL */
 	char *priority;
+	bool resumption;        /* TLS session tickets (default false) */
 	const char *file;       /* where this block was written (for errors) */
 	int line;
 };

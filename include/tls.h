@@ -22,6 +22,9 @@ struct tls_creds {
 	time_t expires;         /* our own certificate's end of validity */
 	time_t crl_until;       /* the CRL's next update (0: none) */
 	struct certcache verified;      /* client chains that verified */
+	bool resumption;        /* sessions send tickets and resume from them */
+	gnutls_datum_t ticket_key;      /* when resumption: made at load, wiped
+	                                 * at free, so a reload rotates it */
 };
 
 enum tls_load_result {
@@ -66,8 +69,9 @@ typedef ssize_t (*tls_pull_fn)(gnutls_transport_ptr_t ptr, void *data,
     size_t len);
 
 /* A server session reading through pull and writing through push (both
- * given ptr), tickets off, a client certificate requested when
- * request_cert (never required: a refusal is then told inside TLS). */
+ * given ptr), a client certificate requested when request_cert (never
+ * required: a refusal is then told inside TLS); session tickets sent and
+ * accepted only when c->resumption. */
 int tls_session_new(gnutls_session_t *out, const struct tls_creds *c,
     bool request_cert, tls_pull_fn pull, tls_push_fn push, void *ptr);
 /* Verifies the peer's chain, dates, CRL and client-auth purpose against
@@ -77,6 +81,10 @@ int tls_session_new(gnutls_session_t *out, const struct tls_creds *c,
  * otherwise). */
 enum tls_verdict tls_verify_peer(struct tls_creds *c, gnutls_session_t s,
     char *dn, size_t dncap, bool *remembered);
+/* Whether the handshake resumed an earlier session from its ticket (the
+ * peer's chain then is the one sent in the original handshake, and
+ * tls_verify_peer verifies it again). */
+bool tls_resumed(gnutls_session_t s);
 /* "TLS1.3 AES-256-GCM" for logs */
 void tls_describe(gnutls_session_t s, char *out, size_t cap);
 /* GnuTLS's message for err without its final full stop, so a log line

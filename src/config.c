@@ -42,6 +42,7 @@ struct tls_block {
 	const char *key_file;
 	const char *crl_file;
 	const char *priority;
+	const config_setting_t *resumption;     /* NULL when not given */
 };
 
 struct loader {
@@ -437,6 +438,8 @@ check_priority(struct loader *ld, const config_setting_t *s, const char *prio)
 		ld_error(ld, s, "\"priority\" is invalid: %s", at);
 }
 
+static void parse_bool(struct loader *ld, const config_setting_t *s, bool *out);
+
 static void
 parse_tls_block(struct loader *ld, const config_setting_t *grp,
     struct tls_block *b, const char *where)
@@ -448,7 +451,15 @@ parse_tls_block(struct loader *ld, const config_setting_t *grp,
 		const config_setting_t *s = config_setting_get_elem(grp, (unsigned)i);
 		const char **field = tls_block_field(b, config_setting_name(s));
 		const char *v;
+		bool on;
 
+		if (strcmp(config_setting_name(s), "resumption") == 0) {
+			/* Kept only when it is a boolean (else said). */
+			parse_bool(ld, s, &on);
+			if (config_setting_type(s) == CONFIG_TYPE_BOOL)
+				b->resumption = s;
+			continue;
+		}
 		if (field == NULL) {
 			unknown_key(ld, s, where);
 			continue;
@@ -517,6 +528,8 @@ tls_resolve(struct loader *ld, struct tls_settings *out,
 		out->crl_file = tls_dir_crl(ld, dir);
 	out->priority = ld_strdup(ld, own->priority != NULL ? own->priority :
 	    g->priority != NULL ? g->priority : DEFAULT_PRIORITY);
+	at = own->resumption != NULL ? own->resumption : g->resumption;
+	out->resumption = at != NULL && config_setting_get_bool(at) != 0;
 
 	at = own->setting != NULL ? own->setting :
 	    g->setting != NULL ? g->setting : fallback;
@@ -1102,7 +1115,8 @@ tls_settings_equal(const struct tls_settings *a, const struct tls_settings *b)
 	    str_equal(a->cert_file, b->cert_file) &&
 	    str_equal(a->key_file, b->key_file) &&
 	    str_equal(a->crl_file, b->crl_file) &&
-	    str_equal(a->priority, b->priority);
+	    str_equal(a->priority, b->priority) &&
+	    a->resumption == b->resumption;
 }
 
 /* The service's password file (shared with an earlier service naming the

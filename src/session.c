@@ -592,9 +592,10 @@ authorised(struct session *s)
 
 	tls_describe(s->tls, desc, sizeof desc);
 	session_log(s, LOG_LEVEL_INFO, "authorised: peer %s, service %s, "
-	    "dn \"%s\", subtype %s%s, %s", s->peer, s->svc->name,
+	    "dn \"%s\", subtype %s%s, %s%s", s->peer, s->svc->name,
 	    s->dn ? s->dn : "", vencrypt_subtype_name(s->subtype),
-	    user_part(s, user, sizeof user), desc);
+	    user_part(s, user, sizeof user), desc,
+	    tls_resumed(s->tls) ? ", resumed" : "");
 	backend_start(s);
 }
 
@@ -631,6 +632,10 @@ check_certificate(struct session *s)
 	enum tls_verdict v = TLS_PEER_NO_CERT;
 	bool remembered = false;
 
+	/* A resumed session is checked like a full one, on the chain its
+	 * ticket carries. */
+	if (tls_resumed(s->tls))
+		session_log(s, LOG_LEVEL_DEBUG, "TLS session resumed");
 	if (svc->client_cert != CLIENT_CERT_NONE)
 		v = tls_verify_peer(svc->creds, s->tls, dn, sizeof dn,
 		    &remembered);

@@ -200,6 +200,13 @@ tls_creds_load(const struct tls_settings *s, struct tls_creds **out,
 		    errpos ? errpos : s->priority);
 		goto fail;
 	}
+	c->resumption = s->resumption;
+	if (c->resumption &&
+	    (ret = gnutls_session_ticket_key_generate(&c->ticket_key)) < 0) {
+		snprintf(err, errlen, "cannot make a session ticket key: %s",
+		    tls_error(ret));
+		goto fail;
+	}
 	*out = c;
 	return TLS_LOAD_OK;
 fail:
@@ -216,6 +223,10 @@ tls_creds_free(struct tls_creds *c)
 		gnutls_certificate_free_credentials(c->cred);
 	if (c->priority != NULL)
 		gnutls_priority_deinit(c->priority);
+	if (c->ticket_key.data != NULL) {
+		gnutls_memset(c->ticket_key.data, 0, c->ticket_key.size);
+		gnutls_free(c->ticket_key.data);
+	}
 	certcache_destroy(&c->verified);
 	free(c);
 }
@@ -242,11 +253,16 @@ tls_session_new(gnutls_session_t *out, const struct tls_creds *c,
     bool request_cert, tls_pull_fn pull, tls_push_fn push, void *ptr)
 {
 	gnutls_session_t s;
+	unsigned int flags = GNUTLS_SERVER | GNUTLS_NONBLOCK;
 
-	if (gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_TICKETS) < 0)
+	if (!c->resumption)
+		flags |= GNUTLS_NO_TICKETS;
+	if (gnutls_init(&s, flags) < 0)
 		return -1;
 	if (gnutls_priority_set(s, c->priority) < 0 ||
-	    gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, c->cred) < 0) {
+	    gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, c->cred) < 0 ||
+	    (c->resumption &&
+	    gnutls_session_ticket_enable_server(s, &c->ticket_key) < 0)) {
 		gnutls_deinit(s);
 		return -1;
 	}
@@ -405,6 +421,12 @@ tls_verify_peer(struct tls_creds *c, gnutls_session_t s, char *dn,
 	if (status & GNUTLS_CERT_INSECURE_ALGORITHM)
 		return TLS_PEER_INSECURE;
 	return TLS_PEER_BAD;
+}
+
+bool
+tls_resumed(gnutls_session_t s)
+{
+	return gnutls_session_is_resumed(s) != 0;
 }
 
 void

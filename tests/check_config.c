@@ -267,6 +267,7 @@ START_TEST(test_full_config)
 	    "tls = {\n"
 	    "  cert_dir = \"%s\";\n"
 	    "  priority = \"SECURE128\";\n"
+	    "  resumption = true;\n"
 	    "};\n"
 	    "limits = { max_clients = 500; handshake_timeout = 30;\n"
 	    "  backend_timeout = 7; stall_timeout = 120; };\n"
@@ -287,6 +288,7 @@ START_TEST(test_full_config)
 	    "      cert_dir = \"%s/\";\n"
 	    "      key_file = \"/etc/keys/other.pem\";\n"
 	    "      priority = \"NORMAL\";\n"
+	    "      resumption = false;\n"
 	    "    };\n"
 	    "  }\n"
 	    ");\n", dir_a, dir_b), -1);
@@ -315,6 +317,7 @@ START_TEST(test_full_config)
 	ck_assert_str_eq(cfg->tls.crl_file, p);
 	free(p);
 	ck_assert_str_eq(cfg->tls.priority, "SECURE128");
+	ck_assert(cfg->tls.resumption);
 	ck_assert_str_eq(cfg->tls.file, conf_path);
 	ck_assert_int_eq(cfg->tls.line, line_of(text, "tls = {"));
 
@@ -342,6 +345,7 @@ START_TEST(test_full_config)
 	ck_assert_str_eq(s->tls.ca_file, cfg->tls.ca_file);
 	ck_assert_str_eq(s->tls.crl_file, cfg->tls.crl_file);
 	ck_assert_str_eq(s->tls.priority, "SECURE128");
+	ck_assert(s->tls.resumption);
 	ck_assert_int_eq(s->tls.line, line_of(text, "tls = {"));
 
 	s = &cfg->services[1];
@@ -363,6 +367,7 @@ START_TEST(test_full_config)
 	ck_assert_str_eq(s->tls.key_file, "/etc/keys/other.pem");
 	ck_assert_ptr_null(s->tls.crl_file);
 	ck_assert_str_eq(s->tls.priority, "NORMAL");
+	ck_assert(!s->tls.resumption);  /* its own block says so */
 	ck_assert_str_eq(s->tls.file, conf_path);
 	ck_assert_int_eq(s->tls.line, line_of(text, "    tls = {"));
 
@@ -398,6 +403,7 @@ START_TEST(test_defaults)
 	else
 		ck_assert_ptr_null(cfg->tls.crl_file);
 	ck_assert_str_eq(cfg->tls.priority, DEFAULT_PRIORITY);
+	ck_assert(!cfg->tls.resumption);
 
 	ck_assert_uint_eq(cfg->nservices, 1);
 	s = &cfg->services[0];
@@ -411,6 +417,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(s->tls.ca_file, DEFAULT_CERT_DIR "/ca-cert.pem");
 	ck_assert_str_eq(s->tls.key_file, DEFAULT_CERT_DIR "/server-key.pem");
 	ck_assert_str_eq(s->tls.priority, DEFAULT_PRIORITY);
+	ck_assert(!s->tls.resumption);
 	/* no tls block anywhere: errors point at the service */
 	ck_assert_str_eq(s->tls.file, conf_path);
 	ck_assert_int_eq(s->tls.line, 2);
@@ -839,6 +846,10 @@ static const struct bad_case bad_cases[] = {
 	    "\"crl_file\" must be a string" },
 	{ "tls = {\n priority = 1;\n};\n" GOOD_SVC, "priority",
 	    "\"priority\" must be a string" },
+	{ "tls = {\n resumption = \"yes\";\n};\n" GOOD_SVC, "resumption",
+	    "\"resumption\" must be true or false" },
+	{ "tls = {\n resumption = 1;\n};\n" GOOD_SVC, "resumption",
+	    "\"resumption\" must be true or false" },
 	{ "limits = [ 1 ];\n" GOOD_SVC, "limits",
 	    "\"limits\" must be a group { ... }" },
 	{ "limits = {\n max_clients = \"10\";\n};\n" GOOD_SVC, "max_clients",
@@ -882,6 +893,8 @@ static const struct bad_case bad_cases[] = {
 	{ SVC_WITH("tls = \"x\";"), "tls", "\"tls\" must be a group { ... }" },
 	{ SVC_WITH("tls = { priority = 1; };"), "tls",
 	    "\"priority\" must be a string" },
+	{ SVC_WITH("tls = { resumption = \"on\"; };"), "tls",
+	    "\"resumption\" must be true or false" },
 
 	/* unknown keys, at every level */
 	{ "foo = 1;\n" GOOD_SVC, "foo", "unknown key \"foo\" at top level" },

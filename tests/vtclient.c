@@ -7,6 +7,10 @@
  * exchanges two deterministic byte streams or does ClientInit/ServerInit
  * and an echo check. Every wait is bounded by --timeout.
  *
+ * --ticket-file FILE offers the TLS session saved in FILE (when there is
+ * one) for resumption, says whether the server resumed it, and at the end
+ * saves the session the server's last ticket gives into FILE.
+ *
  * --stall stops reading once the SecurityResult is in and waits for the
  * server to give up on it. --reset-each-offset runs the handshake again
  * and again, resetting the connection (SO_LINGER 0) after exactly 0, 1,
@@ -65,6 +69,7 @@ static struct {
 	uint64_t echo_n, echo_seed;
 	int64_t timeout_ms, hold_ms;
 	const char *resume_file;         /* echo, pause until it exists, echo */
+	const char *ticket_file;         /* TLS session offered and saved */
 	bool stall;                      /* read nothing after the SecurityResult */
 	bool reset_each_offset;
 } opt = {
@@ -820,6 +825,52 @@ ticket_hook(gnutls_session_t s, unsigned int htype, unsigned post,
 	return 0;
 }
 
+/* Offers the session saved in --ticket-file, when the file exists. */
+static int
+ticket_load(gnutls_session_t s)
+{
+	gnutls_datum_t d = { NULL, 0 };
+	int ret = gnutls_load_file(opt.ticket_file, &d);
+
+	if (ret == GNUTLS_E_FILE_ERROR)
+		return 0;       /* nothing saved yet */
+	if (ret >= 0)
+		ret = gnutls_session_set_data(s, d.data, d.size);
+	gnutls_free(d.data);
+	if (ret < 0) {
+		fprintf(stderr, "vtclient: %s: %s\n", opt.ticket_file,
+		    gnutls_strerror(ret));
+		return EXIT_INTERNAL;
+	}
+	return 0;
+}
+
+/* Saves the session the server's ticket gives into --ticket-file
+ * (through a temporary file and rename); nothing without a ticket. */
+static void
+ticket_save(gnutls_session_t s)
+{
+	gnutls_datum_t d = { NULL, 0 };
+	char tmp[4096];
+	FILE *f;
+	bool ok;
+
+	if (tickets_seen == 0 || gnutls_session_get_data2(s, &d) < 0)
+		return;
+	snprintf(tmp, sizeof tmp, "%s.tmp", opt.ticket_file);
+	ok = (f = fopen(tmp, "wb")) != NULL;
+	if (ok) {
+		ok = fwrite(d.data, 1, d.size, f) == d.size;
+		ok = fclose(f) == 0 && ok;
+	}
+	if (ok && rename(tmp, opt.ticket_file) == 0)
+		say("ticket-saved");
+	else
+		fprintf(stderr, "vtclient: cannot save %s: %s\n", opt.ticket_file,
+		    strerror(errno));
+	gnutls_free(d.data);
+}
+
 static int
 tls_handshake(struct chan *c, gnutls_certificate_credentials_t cred, gnutls_session_t *out)
 {
@@ -845,6 +896,8 @@ tls_handshake(struct chan *c, gnutls_certificate_credentials_t cred, gnutls_sess
 		gnutls_session_set_verify_cert(s, opt.servername, 0);
 	gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_NEW_SESSION_TICKET,
 	    GNUTLS_HOOK_POST, ticket_hook);
+	if (opt.ticket_file != NULL && (ret = ticket_load(s)) != 0)
+		return ret;
 	gnutls_transport_set_int(s, c->fd);
 	gnutls_transport_set_push_function(s, budget_push);
 	for (;;) {
@@ -877,6 +930,8 @@ tls_handshake(struct chan *c, gnutls_certificate_credentials_t cred, gnutls_sess
 		gnutls_free(desc);
 	}
 	say("tls-ok %s", gnutls_protocol_get_name(gnutls_protocol_get_version(s)));
+	if (opt.ticket_file != NULL)
+		say("tls-resumed %s", gnutls_session_is_resumed(s) ? "yes" : "no");
 	server_cert_serial(s);
 	return 0;
 }
@@ -913,6 +968,8 @@ tls_close(struct chan *c)
 	/* Whether the server sent a TLS 1.3 NewSessionTicket (it must not:
 	 * TigerVNC 1.12 hangs on them). */
 	say("session-ticket %s", tickets_seen ? "received" : "none");
+	if (opt.ticket_file != NULL)
+		ticket_save(c->tls);
 	for (;;) {
 		int ret = gnutls_bye(c->tls, GNUTLS_SHUT_WR);
 
@@ -1002,6 +1059,7 @@ usage(void)
 	    "                [--subtype N] [--user U] [--password P] [--silent]\n"
 	    "                [--claim-lengths ULEN:PLEN] [--split] [--nul-in user|password]\n"
 	    "                [--resume-file FILE (with --echo-check: echo, wait for FILE, echo)]\n"
+	    "                [--ticket-file FILE]\n"
 	    "                [--send N --send-seed S --expect M --expect-seed T]\n"
 	    "                [--echo-check N] [--echo-seed S] [--timeout SEC] [--hold SEC]\n"
 	    "                [--stall] [--reset-each-offset (with --subtype 259|262)]\n"
@@ -1031,6 +1089,7 @@ parse_args(int argc, char **argv)
 		{ "split", no_argument, NULL, 'Q' },
 		{ "nul-in", required_argument, NULL, 'Z' },
 		{ "resume-file", required_argument, NULL, 'R' },
+		{ "ticket-file", required_argument, NULL, 'X' },
 		{ "silent", no_argument, NULL, 'z' },
 		{ "stall", no_argument, NULL, 'T' },
 		{ "reset-each-offset", no_argument, NULL, 'O' },
@@ -1063,6 +1122,7 @@ parse_args(int argc, char **argv)
 		case 'W': opt.password = optarg; break;
 		case 'Q': opt.split_plain = true; break;
 		case 'R': opt.resume_file = optarg; break;
+		case 'X': opt.ticket_file = optarg; break;
 		case 'Z':
 			if (strcmp(optarg, "user") != 0 && strcmp(optarg, "password") != 0)
 				usage();

@@ -6,7 +6,8 @@
 # sessions, 8-byte round trips, handshakes, transfers down and up).  Every
 # relay must give a number for every figure, every run must succeed,
 # vencryptd and the backend must exit 0 on SIGTERM, and nothing the run
-# started may be left running.  No timing is asserted.
+# started may be left running.  Then --resumption with vencryptd alone:
+# the row for resumed handshakes has a number.  No timing is asserted.
 . "${top_srcdir:?run through make check}/tests/e2e/lib.sh" || exit 1
 
 for prog in haproxy hitch stunnel4 certtool; do
@@ -41,4 +42,16 @@ rows=$(awk -F' [|] ' '/^\| / && !/^\| figure/ {
 [ "$rows" -eq 12 ] || fail "$rows of 12 rows have a number for every relay"
 grep -q '^- versions: vencryptd ' "$T/compare.out" || fail "no versions line"
 grep -q '^compare: done in ' "$T/compare.log" || fail "bench/compare did not finish"
+
+# --resumption: vencryptd alone, one more row with a number for it.
+rc=0
+TMPDIR="$T" timeout -k 10 150 "$top_srcdir/bench/compare" --smoke --markdown \
+	--resumption --only vencryptd --build "$top_builddir" \
+	>"$T/resumed.out" 2>"$T/resumed.log" || rc=$?
+left_running && fail "bench/compare --resumption left processes running"
+[ "$rc" -eq 0 ] || fail "bench/compare --smoke --resumption exited $rc"
+grep -Eq '^\| CPU ms per resumed handshake \| [0-9]+(\.[0-9]+)? \|' "$T/resumed.out" ||
+	fail "no resumed handshake row with a number for vencryptd"
+grep -Eq '^Resumed handshakes .*: [0-9]+ of [0-9]+ resumed' "$T/resumed.out" ||
+	fail "no note on the resumed handshakes"
 log "PASS"

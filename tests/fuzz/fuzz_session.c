@@ -14,8 +14,9 @@
  *    its own: the server's handshake flight is the two bytes 16 03; the
  *    client's is u8 flags, u8 dnlen, dn (flags & 0x80: the handshake
  *    fails; & 0x40: a warning alert first; & 0x20: a good verdict comes
- *    from the cache of verified chains; & 0x0f: the verdict on the
- *    certificate, an enum tls_verdict, with dn as its subject).  After
+ *    from the cache of verified chains; & 0x10: the session was resumed;
+ *    & 0x0f: the verdict on the certificate, an enum tls_verdict, with
+ *    dn as its subject).  After
  *    it, the client's records are u16 length and payload, length 0 being
  *    close_notify and more than 16384 a fatal error; ours are shaped like
  *    TLS's (u8 type 23, 3, 3, u16 length, payload; close_notify an alert,
@@ -266,6 +267,7 @@ int __wrap_gnutls_handshake(gnutls_session_t s);
 enum tls_verdict __wrap_tls_verify_peer(struct tls_creds *c,
     gnutls_session_t s, char *dn, size_t dncap, bool *remembered);
 void __wrap_tls_describe(gnutls_session_t s, char *out, size_t cap);
+bool __wrap_tls_resumed(gnutls_session_t s);
 ssize_t __wrap_gnutls_record_recv(gnutls_session_t s, void *dst, size_t cap);
 ssize_t __wrap_gnutls_record_send(gnutls_session_t s, const void *p,
     size_t n);
@@ -362,6 +364,16 @@ __wrap_tls_verify_peer(struct tls_creds *c, gnutls_session_t s, char *dn,
 	    (const char *)t->hello + 2);
 	snprintf(dn, dncap, "%s", cl->dn);
 	return v;
+}
+
+bool
+__wrap_tls_resumed(gnutls_session_t s)
+{
+	struct fake_tls *t = fake(s);
+
+	FUZZ_CHECK(t->done, "asked about resumption before the handshake "
+	    "ended");
+	return (t->hello[0] & 0x10) != 0;
 }
 
 void
