@@ -10,7 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BUF_SIZE (64 * 1024)   /* four TLS records */
+/* Four full TLS records with their overhead, and room for an alert. */
+#define BUF_SIZE (67 * 1024)
 
 struct buf_pool {
 	void *free;             /* singly linked list of spare chunks */

@@ -53,6 +53,8 @@ struct half {
 	struct buf in;          /* TLS: bytes read ahead, for GnuTLS */
 	int drained;            /* TLS: a read came back short since the last
 	                         * read event; the next would find nothing */
+	int full;               /* a write found the socket full since the
+	                         * last write event; the next would too */
 	gnutls_session_t tls;   /* set once records flow on this fd */
 	int gathering;          /* records go to out, for one write */
 	size_t record_left;     /* of the record at out's head, still to send */

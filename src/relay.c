@@ -99,7 +99,7 @@ half_unacked(const struct half *h)
 size_t
 half_room(const struct half *h)
 {
-	size_t room = buf_room(&h->out), rec, over, n;
+	size_t room = buf_room(&h->out), rec, over;
 
 	if (h->tls == NULL)
 		return room;
@@ -108,10 +108,9 @@ half_room(const struct half *h)
 	room -= TLS_CONTROL_ROOM;
 	rec = gnutls_record_get_max_size(h->tls);
 	over = gnutls_record_overhead_size(h->tls);
-	/* Whole records, then what a last, shorter one can carry. */
-	n = room / (rec + over) * rec;
-	room %= rec + over;
-	return n + (room > over ? room - over : 0);
+	/* Whole records only: a read sized to a sliver of room would make a
+	 * short record, and more records for the same bytes. */
+	return room / (rec + over) * rec;
 }
 
 ssize_t
@@ -125,7 +124,7 @@ half_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int iovcnt)
 		total += iov[i].iov_len;
 	/* Straight to the fd when nothing waits before these bytes and no
 	 * records are being gathered for one write. */
-	if (!h->gathering && buf_empty(&h->out)) {
+	if (!h->gathering && !h->full && buf_empty(&h->out)) {
 		struct msghdr msg = {
 			.msg_iov = (struct iovec *)(uintptr_t)iov,
 			.msg_iovlen = (size_t)iovcnt,
@@ -140,6 +139,7 @@ half_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int iovcnt)
 			h->since = ev_now(h->s->srv->loop);
 			done = (size_t)n;
 		}
+		h->full = done < total;
 	}
 	if (done < total && buf_empty(&h->out))
 		h->since = ev_now(h->s->srv->loop);
@@ -215,21 +215,31 @@ track_records(struct half *h, size_t sent)
 enum io_result
 half_flush(struct half *h, struct buf_pool *pool, const char **why)
 {
+	/* Full at the last try, and no write event since: level-triggered,
+	 * the event comes as soon as there is room. */
+	if (h->full && !buf_empty(&h->out))
+		return IO_AGAIN;
 	while (!buf_empty(&h->out)) {
 		ssize_t r = send(h->fd, buf_head(&h->out), buf_len(&h->out),
 		    MSG_NOSIGNAL);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				h->full = 1;
 				return IO_AGAIN;
+			}
 			*why = strerror(errno);
 			return IO_ERROR;
 		}
 		if (h->tls != NULL)
 			track_records(h, (size_t)r);
+		/* A short write: the socket is full, the next would say so. */
+		h->full = (size_t)r < buf_len(&h->out);
 		buf_consume(&h->out, pool, (size_t)r);
 		h->since = ev_now(h->s->srv->loop);
+		if (h->full)
+			return IO_AGAIN;
 	}
 	return IO_OK;
 }

@@ -1071,6 +1071,8 @@ half_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	if (revents & EV_READ)
 		h->drained = 0;
+	if (revents & EV_WRITE)
+		h->full = 0;
 	switch (s->state) {
 	case SESSION_VERSION:
 	case SESSION_SECURITY:
@@ -1196,9 +1198,9 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* Bytes just queued go out at once when the fd takes them: arming a
  * watcher for a write that would have succeeded costs two epoll_ctl calls
- * and a turn of the loop, several times a handshake.  A half already
- * waiting to be writable is left to its event, and so is a failure: each
- * state handles that where the write event lands. */
+ * and a turn of the loop, several times a handshake.  A half whose socket
+ * was full is left to its write event, and so is a failure: each state
+ * handles that where the write event lands. */
 static void
 flush_now(struct session *s)
 {
@@ -1207,7 +1209,7 @@ flush_now(struct session *s)
 
 	for (size_t i = 0; i < 2; i++) {
 		struct half *h = halves[i];
-		if (h->fd < 0 || buf_empty(&h->out) || h->events & EV_WRITE ||
+		if (h->fd < 0 || buf_empty(&h->out) || h->full ||
 		    (h == &s->backend && s->state == SESSION_BACKEND_CONNECT))
 			continue;
 		(void)half_flush(h, &s->srv->pool, &why);

@@ -10,9 +10,9 @@
 STALL=3         # stall_timeout, seconds
 CLIENTS=50
 # The bound man/vencryptd.conf.5 states for one session, in KiB (two
-# 64 KiB queues, 64 KiB read ahead from the client, a TLS record, the TLS
+# 67 KiB queues, 67 KiB read ahead from the client, a TLS record, the TLS
 # state); a client that stops reading fills only one of those.
-BOUND_KIB=224
+BOUND_KIB=232
 
 make_certs
 GOOD=(--ca "$PKI/ca-cert.pem" --cert "$(client_cert good)" --key "$(client_key good)")
