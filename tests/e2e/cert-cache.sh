@@ -25,13 +25,14 @@ REMEMBERED='client certificate chain verified before, still valid'
 
 # connect NAME CLIENT: a session with CLIENT's certificate; its session id
 # in SID once it has ended.
+closed_count() { grep -c ': closed: ' "$DAEMON_LOG"; }
+more_closed() { [ "$(closed_count)" -gt "$1" ]; }
 connect() {
 	local before
-	before=$(grep -c ': closed: ' "$DAEMON_LOG")
+	before=$(closed_count)
 	# shellcheck disable=SC2046
 	vt "$1" "${CA[@]}" $(with "$2") --echo-check 100
-	wait_until 10 test "$(grep -c ': closed: ' "$DAEMON_LOG")" -gt "$before" ||
-		fail "$1: the session did not end"
+	wait_until 10 more_closed "$before" || fail "$1: the session did not end"
 	SID=$(sed -n 's/^.*session \([0-9]*\): closed: .*$/\1/p' "$DAEMON_LOG" | tail -n 1)
 }
 remembered() { grep -q "session $SID: $REMEMBERED" "$DAEMON_LOG"; }
