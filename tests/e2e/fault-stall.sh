@@ -59,7 +59,7 @@ log "ok: a client stalled, let go after $after s"
 # ---- a backend that never reads ------------------------------------------------
 backend_mode deaf
 fresh_log
-vt deaf "${GOOD[@]}" --send 1000000000 --expect 0 --timeout 30
+vt deaf "${GOOD[@]}" --send 1000000000000 --expect 0 --timeout 30
 [ "$VT_RC" -eq 1 ] || fail "the client sending to a stalled backend exited $VT_RC"
 expect_out deaf '^stream SHORT sent=[0-9]+$'
 expect_log "closed: backend stalled: took none of [1-9][0-9]* queued bytes in $STALL s; $PEER"
