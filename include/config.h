@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "log.h"
 #include "net.h"
@@ -107,6 +108,12 @@ struct config {
 	size_t nfiles;
 	atomic_uint refs;       /* the daemon, every worker and every session
 	                         * using it, on any thread */
+	/* Read at start only (a reload that changes them says so). */
+	char *user;             /* NULL: the user stays as started */
+	char *group;            /* NULL: the user's primary group, if user */
+	uid_t uid;              /* of user, when set */
+	gid_t gid;              /* of group, else user's primary group */
+	char *pid_file;         /* absolute; NULL: none */
 };
 
 #define DEFAULT_PRIORITY \

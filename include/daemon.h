@@ -49,6 +49,11 @@ struct daemon {
 	pthread_mutex_t lock;   /* over the workers' messages and nswapped */
 	pthread_cond_t swapped;
 	unsigned nswapped;      /* workers done with the latest reload */
+	/* As started: a reload that changes them says they wait for a
+	 * restart. */
+	char *started_user;
+	char *started_group;
+	char *started_pid_file;
 };
 
 /* Takes over the caller's reference to cfg; -1 when out of resources. */

@@ -10,6 +10,7 @@
 #ifndef VENCRYPTD_LISTENER_H
 #define VENCRYPTD_LISTENER_H
 
+#include <stdbool.h>
 #include <ev.h>
 #include "net.h"
 
@@ -23,6 +24,8 @@ struct listen_socket {
 	struct net_addr conf;   /* as configured */
 	struct net_addr bound;  /* with port 0 resolved */
 	int *fds;               /* one per worker */
+	bool inherited;         /* from the service manager (fds are dups of
+	                         * one socket, all workers watch it) */
 };
 
 struct listen_set {
@@ -42,7 +45,13 @@ struct listener {
 /* The sockets cfg names, for nworkers workers.  Those of old (NULL at
  * start) on the same configured address are kept, the others opened and
  * logged.  NULL on failure (logged; only what was opened here is closed,
- * old is untouched). */
+ * old is untouched).
+ *
+ * At start (old NULL) it first takes over the listening sockets a
+ * service manager passed (LISTEN_PID is this process, LISTEN_FDS > 0;
+ * the LISTEN_* variables are then unset): each configured address with
+ * a fixed port uses the inherited socket bound to it, if any, and every
+ * inherited socket must be so used, else it fails naming it. */
 struct listen_set *listen_set_open(const struct listen_set *old,
     const struct config *cfg, unsigned nworkers);
 /* Closes the sockets of set that next (NULL: none) does not keep, logging

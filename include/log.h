@@ -5,6 +5,7 @@
 #define VENCRYPTD_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 enum log_level {
 	LOG_LEVEL_ERROR,
@@ -23,6 +24,9 @@ enum log_target {
 
 void log_init(enum log_target target, enum log_level level);
 enum log_level log_get_level(void);
+/* While on (start-up), errors logged to syslog are also written to
+ * stderr, so that whoever started the daemon sees why it did not. */
+void log_echo_errors(bool on);
 /* -1 for an unknown name */
 int log_level_from_name(const char *name);
 int log_target_from_name(const char *name);

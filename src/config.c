@@ -29,6 +29,7 @@
 #include "log.h"
 #include "net.h"
 #include "passwd.h"
+#include "privs.h"
 #include "rfb.h"
 #include "tls.h"
 
@@ -978,6 +979,69 @@ parse_services(struct loader *ld, const config_setting_t *list)
 	}
 }
 
+/* ---- user, group, pid_file ---------------------------------------------- */
+
+static void
+parse_user(struct loader *ld, const config_setting_t *s)
+{
+	struct config *cfg = ld->cfg;
+	const char *v = get_nonempty_string(ld, s);
+	gid_t gid;
+
+	if (v == NULL)
+		return;
+	switch (privs_lookup_user(v, &cfg->uid, &gid)) {
+	case PRIVS_FOUND:
+		if (cfg->group == NULL)
+			cfg->gid = gid;
+		cfg->user = ld_strdup(ld, v);
+		break;
+	case PRIVS_UNKNOWN:
+		ld_error(ld, s, "unknown user \"%s\"", v);
+		break;
+	case PRIVS_LOOKUP_FAILED:
+		ld_error(ld, s, "cannot look up user \"%s\": %s", v,
+		    strerror(errno));
+		break;
+	}
+}
+
+static void
+parse_group(struct loader *ld, const config_setting_t *s)
+{
+	struct config *cfg = ld->cfg;
+	const char *v = get_nonempty_string(ld, s);
+
+	if (v == NULL)
+		return;
+	switch (privs_lookup_group(v, &cfg->gid)) {
+	case PRIVS_FOUND:
+		cfg->group = ld_strdup(ld, v);
+		break;
+	case PRIVS_UNKNOWN:
+		ld_error(ld, s, "unknown group \"%s\"", v);
+		break;
+	case PRIVS_LOOKUP_FAILED:
+		ld_error(ld, s, "cannot look up group \"%s\": %s", v,
+		    strerror(errno));
+		break;
+	}
+}
+
+static void
+parse_pid_file(struct loader *ld, const config_setting_t *s)
+{
+	const char *v = get_nonempty_string(ld, s);
+
+	if (v == NULL)
+		return;
+	if (v[0] != '/')
+		ld_error(ld, s, "\"pid_file\" must be an absolute path, not "
+		    "\"%s\"", v);
+	else
+		ld->cfg->pid_file = ld_strdup(ld, v);
+}
+
 static void
 parse_root(struct loader *ld, const config_setting_t *root)
 {
@@ -999,6 +1063,12 @@ parse_root(struct loader *ld, const config_setting_t *root)
 				parse_limits(ld, s);
 		} else if (strcmp(name, "workers") == 0) {
 			get_uint(ld, s, 1, CONFIG_MAX_WORKERS, &ld->cfg->workers);
+		} else if (strcmp(name, "user") == 0) {
+			parse_user(ld, s);
+		} else if (strcmp(name, "group") == 0) {
+			parse_group(ld, s);
+		} else if (strcmp(name, "pid_file") == 0) {
+			parse_pid_file(ld, s);
 		} else if (strcmp(name, "services") == 0) {
 			services = s;
 			parse_services(ld, s);
@@ -1258,6 +1328,9 @@ config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->nfiles; i++)
 		free(cfg->files[i]);
 	free(cfg->files);
+	free(cfg->user);
+	free(cfg->group);
+	free(cfg->pid_file);
 	free(cfg->path);
 	free(cfg);
 }

@@ -15,10 +15,12 @@
 #include "daemon.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
 
 static void
 signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
+	notify_stopping();
 	log_notice("%s received: stopping", strsignal(w->signum));
 	ev_break(loop, EVBREAK_ALL);
 }
@@ -100,6 +102,33 @@ prepare_all(struct daemon *d, const struct listen_set *set,
 	return true;
 }
 
+static bool
+str_differs(const char *a, const char *b)
+{
+	return a != b && (a == NULL || b == NULL || strcmp(a, b) != 0);
+}
+
+/* What only a restart changes: say so. */
+static void
+note_restart_only(const struct daemon *d, const struct config *cfg)
+{
+	if (cfg->workers != d->nworkers)
+		log_notice("workers = %u takes effect on restart: still %u "
+		    "worker(s)", cfg->workers, d->nworkers);
+	if (str_differs(cfg->user, d->started_user))
+		log_notice("user = %s takes effect on restart: still %s",
+		    cfg->user != NULL ? cfg->user : "(none)",
+		    d->started_user != NULL ? d->started_user : "as started");
+	if (str_differs(cfg->group, d->started_group))
+		log_notice("group = %s takes effect on restart: still %s",
+		    cfg->group != NULL ? cfg->group : "(none)",
+		    d->started_group != NULL ? d->started_group : "as started");
+	if (str_differs(cfg->pid_file, d->started_pid_file))
+		log_notice("pid_file = %s takes effect on restart: still %s",
+		    cfg->pid_file != NULL ? cfg->pid_file : "(none)",
+		    d->started_pid_file != NULL ? d->started_pid_file : "none");
+}
+
 /* SIGHUP: the whole configuration anew, or (logged) nothing at all. */
 static void
 reload(struct daemon *d)
@@ -138,9 +167,7 @@ reload(struct daemon *d)
 		    "previous configuration");
 		return;
 	}
-	if (cfg->workers != d->nworkers)
-		log_notice("workers = %u takes effect on restart: still %u "
-		    "worker(s)", cfg->workers, d->nworkers);
+	note_restart_only(d, cfg);
 
 	/* Every worker switches on its own loop; the sockets no longer
 	 * named close once none of them watches them. */
@@ -176,8 +203,26 @@ hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct daemon *d = w->data;
 
+	notify_reloading();
 	log_notice("SIGHUP received: reloading %s", d->cfg->path);
 	reload(d);
+	notify_status("serving %zu service(s)", d->cfg->nservices);
+	notify_ready();
+}
+
+static bool
+copy_started(char **out, const char *s)
+{
+	*out = s != NULL ? strdup(s) : NULL;
+	return s == NULL || *out != NULL;
+}
+
+static void
+free_started(struct daemon *d)
+{
+	free(d->started_user);
+	free(d->started_group);
+	free(d->started_pid_file);
 }
 
 int
@@ -187,8 +232,12 @@ daemon_init(struct daemon *d, struct ev_loop *loop, struct config *cfg)
 	d->loop = loop;
 	d->cfg = cfg;
 	d->nworkers = cfg->workers;
+	if (!copy_started(&d->started_user, cfg->user) ||
+	    !copy_started(&d->started_group, cfg->group) ||
+	    !copy_started(&d->started_pid_file, cfg->pid_file))
+		goto fail_started;
 	if (shared_init(&d->shared) < 0)
-		return -1;
+		goto fail_started;
 	if (pthread_mutex_init(&d->lock, NULL) != 0)
 		goto fail_shared;
 	if (pthread_cond_init(&d->swapped, NULL) != 0)
@@ -202,6 +251,8 @@ fail_lock:
 	pthread_mutex_destroy(&d->lock);
 fail_shared:
 	shared_destroy(&d->shared);
+fail_started:
+	free_started(d);
 	return -1;
 }
 
@@ -329,4 +380,5 @@ daemon_destroy(struct daemon *d)
 	pthread_mutex_destroy(&d->lock);
 	config_unref(d->cfg);
 	d->cfg = NULL;
+	free_started(d);
 }

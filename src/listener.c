@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -322,6 +323,152 @@ open_group(struct listen_socket *ls, unsigned nworkers)
 	return 0;
 }
 
+/* ---- sockets from the service manager ------------------------------------- */
+
+#define LISTEN_FDS_START 3      /* sd_listen_fds(3) */
+
+/* Inherited at start, until listen_set_open() has matched them all. */
+struct inherited {
+	int fd;
+	struct net_addr addr;
+	bool taken;
+};
+static struct inherited *inherited;
+static size_t ninherited;
+
+static bool
+env_number(const char *name, long *out)
+{
+	const char *v = getenv(name);
+	char *end;
+
+	if (v == NULL || *v == '\0')
+		return false;
+	errno = 0;
+	*out = strtol(v, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
+/* Takes the descriptors LISTEN_FDS names when LISTEN_PID is this
+ * process; 0 (also when there are none), -1 (logged). */
+static int
+inherit_start(void)
+{
+	long pid, n;
+	bool ours = env_number("LISTEN_PID", &pid) && pid == (long)getpid() &&
+	    env_number("LISTEN_FDS", &n);
+
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (!ours || n == 0)
+		return 0;
+	if (n < 0 || n > INT_MAX - LISTEN_FDS_START) {
+		log_errx("LISTEN_FDS=%ld: not a number of sockets", n);
+		return -1;
+	}
+	if ((inherited = calloc((size_t)n, sizeof *inherited)) == NULL) {
+		log_errx("out of memory");
+		return -1;
+	}
+	for (ninherited = 0; ninherited < (size_t)n; ninherited++) {
+		struct inherited *in = &inherited[ninherited];
+		int fd = LISTEN_FDS_START + (int)ninherited, on = 0, type = 0;
+		socklen_t len = sizeof on, tlen = sizeof type;
+		int fl;
+
+		in->fd = fd;
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 ||
+		    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 ||
+		    !on || type != SOCK_STREAM || net_local_addr(fd, &in->addr) < 0) {
+			log_errx("inherited descriptor %d is not a listening "
+			    "stream socket", fd);
+			return -1;
+		}
+		if ((fl = fcntl(fd, F_GETFL)) < 0 ||
+		    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+		    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+			log_err("inherited descriptor %d", fd);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The inherited socket on conf (a fixed port), marked taken. */
+static struct inherited *
+inherit_find(const struct net_addr *conf)
+{
+	for (size_t i = 0; i < ninherited; i++)
+		if (!inherited[i].taken && !any_port(conf) &&
+		    net_addr_equal(&inherited[i].addr, conf)) {
+			inherited[i].taken = true;
+			return &inherited[i];
+		}
+	return NULL;
+}
+
+/* One duplicate of in per worker: they all watch the one socket. */
+static int
+inherit_group(struct listen_socket *ls, const struct inherited *in,
+    unsigned nworkers)
+{
+	for (unsigned i = 0; i < nworkers; i++)
+		if ((ls->fds[i] = fcntl(in->fd, F_DUPFD_CLOEXEC,
+		    LISTEN_FDS_START)) < 0) {
+			int err = errno;
+			close_group(ls, i);
+			errno = err;
+			return -1;
+		}
+	ls->bound = in->addr;
+	ls->inherited = true;
+	return 0;
+}
+
+/* The originals: the set holds its own duplicates. */
+static void
+inherit_close(void)
+{
+	for (size_t i = 0; i < ninherited; i++)
+		close(inherited[i].fd);
+	free(inherited);
+	inherited = NULL;
+	ninherited = 0;
+}
+
+/* Every inherited socket was matched (else -1, logged, naming it and
+ * the configured addresses); the originals are closed either way. */
+static int
+inherit_finish(const struct config *cfg)
+{
+	char addr[NET_ADDRSTRLEN], conf[1024];
+	int ret = 0;
+	size_t off;
+
+	for (size_t i = 0; i < ninherited; i++) {
+		if (!inherited[i].taken && ret == 0) {
+			conf[0] = '\0';
+			off = 0;
+			for (size_t j = 0; j < cfg->nservices; j++)
+				for (size_t k = 0; k < cfg->services[j].nlisten &&
+				    off < sizeof conf; k++)
+					off += (size_t)snprintf(conf + off,
+					    sizeof conf - off, "%s%s %s",
+					    off > 0 ? ", " : "",
+					    cfg->services[j].name,
+					    cfg->services[j].listen[k].text);
+			net_format_addr(&inherited[i].addr, addr, sizeof addr);
+			log_errx("inherited listener %s (descriptor %d) matches "
+			    "no configured listen address (compared with: %s)",
+			    addr, inherited[i].fd, conf[0] != '\0' ? conf : "none");
+			ret = -1;
+		}
+	}
+	inherit_close();
+	return ret;
+}
+
 static void
 set_free(struct listen_set *set)
 {
@@ -352,11 +499,14 @@ listen_set_open(const struct listen_set *old, const struct config *cfg,
 		goto fail;
 	}
 	set->nworkers = nworkers;
+	if (old == NULL && inherit_start() < 0)
+		goto fail;
 	for (size_t i = 0; i < cfg->nservices; i++) {
 		const struct service *svc = &cfg->services[i];
 		for (size_t j = 0; j < svc->nlisten; j++) {
 			const struct listen_conf *lc = &svc->listen[j];
 			struct listen_socket *ls = &set->socks[k], *o;
+			struct inherited *in;
 
 			if ((ls->fds = malloc(nworkers * sizeof *ls->fds)) == NULL) {
 				log_errx("out of memory");
@@ -368,11 +518,34 @@ listen_set_open(const struct listen_set *old, const struct config *cfg,
 			if ((o = find_open(old, svc, &lc->addr, taken)) != NULL) {
 				memcpy(ls->fds, o->fds, nworkers * sizeof *ls->fds);
 				ls->bound = o->bound;
+				ls->inherited = o->inherited;
 				continue;
 			}
+			if ((in = inherit_find(&lc->addr)) != NULL) {
+				if (inherit_group(ls, in, nworkers) < 0) {
+					log_err("%s:%d: service %s: cannot use the "
+					    "inherited listener on %s", lc->file,
+					    lc->line, svc->name, lc->text);
+					set->n = k - 1;
+					goto fail;
+				}
+				fresh[k - 1] = true;
+				net_format_addr(&ls->bound, addr, sizeof addr);
+				log_info("service %s: adopted inherited listener %s "
+				    "(descriptor %d), backend %s", svc->name, addr,
+				    in->fd, svc->backend_text);
+				continue;
+			}
+			if (ninherited > 0)
+				log_info("service %s: no inherited socket for %s: "
+				    "binding it", svc->name, lc->text);
 			if (open_group(ls, nworkers) < 0) {
-				log_err("%s:%d: service %s: cannot listen on %s",
-				    lc->file, lc->line, svc->name, lc->text);
+				int err = errno;
+				log_err("%s:%d: service %s: cannot listen on %s%s",
+				    lc->file, lc->line, svc->name, lc->text,
+				    err == EACCES && old != NULL && geteuid() != 0 ?
+				    " (binding a port below 1024 needs the privileges "
+				    "given up at start: restart vencryptd)" : "");
 				set->n = k - 1;
 				goto fail;
 			}
@@ -382,10 +555,14 @@ listen_set_open(const struct listen_set *old, const struct config *cfg,
 			    svc->name, addr, svc->backend_text);
 		}
 	}
+	if (old == NULL && inherit_finish(cfg) < 0)
+		goto fail;
 	free(taken);
 	free(fresh);
 	return set;
 fail:
+	if (old == NULL)
+		inherit_close();
 	for (size_t i = 0; set != NULL && i < set->n; i++)
 		if (fresh != NULL && fresh[i])
 			close_group(&set->socks[i], nworkers);
@@ -418,7 +595,9 @@ listen_set_retire(struct listen_set *set, const struct listen_set *next)
 			continue;
 		if (next != NULL) {
 			net_format_addr(&set->socks[i].bound, addr, sizeof addr);
-			log_info("no longer listening on %s", addr);
+			log_info("no longer listening on %s%s", addr,
+			    set->socks[i].inherited ?
+			    ": inherited listener closed" : "");
 		}
 		close_group(&set->socks[i], set->nworkers);
 	}

@@ -22,6 +22,7 @@
 static _Atomic enum log_target log_to = LOG_TARGET_STDERR;
 static _Atomic enum log_level log_max = LOG_LEVEL_INFO;
 static pthread_mutex_t log_init_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool echo_errors;    /* to stderr too, while syslog is the target */
 
 static const char *const level_names[] = {
 	[LOG_LEVEL_ERROR] = "error",
@@ -57,6 +58,12 @@ log_init(enum log_target target, enum log_level level)
 	pthread_mutex_unlock(&log_init_lock);
 }
 
+void
+log_echo_errors(bool on)
+{
+	atomic_store(&echo_errors, on);
+}
+
 enum log_level
 log_get_level(void)
 {
@@ -89,7 +96,15 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		return;
 	if (atomic_load_explicit(&log_to, memory_order_relaxed) ==
 	    LOG_TARGET_SYSLOG) {
+		va_list copy;
+		va_copy(copy, ap);
 		vsyslog(syslog_prio[level], fmt, ap);
+		if (level == LOG_LEVEL_ERROR && atomic_load(&echo_errors)) {
+			fputs("vencryptd: ", stderr);
+			vfprintf(stderr, fmt, copy);
+			fputc('\n', stderr);
+		}
+		va_end(copy);
 		return;
 	}
 	char line[2048];

@@ -9,13 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "notify.h"
 #include "passwd.h"
+#include "pidfile.h"
+#include "privs.h"
 #include "server.h"
 #include "tls.h"
 
@@ -235,29 +239,104 @@ load_everything(const char *path, int to_stderr)
 	return cfg;
 }
 
-static int
-detach(enum log_target target)
-{
-	pid_t pid = fork();
-	int fd;
+/* ---- daemon mode -------------------------------------------------------- */
 
-	if (pid < 0)
-		return -1;
-	if (pid > 0)
+/* The child's end of the pipe its parent waits on: one byte once it
+ * serves; closed without a byte (at exit) when start-up fails. */
+static int ready_fd = -1;
+
+static void __attribute__((noreturn))
+parent_wait(int fd, pid_t child)
+{
+	ssize_t n;
+	char c;
+	int st;
+
+	do
+		n = read(fd, &c, 1);
+	while (n < 0 && errno == EINTR);
+	if (n == 1)
 		_exit(0);
-	if (setsid() < 0)
-		return -1;
-	if (chdir("/") < 0)
-		return -1;
-	if ((fd = open("/dev/null", O_RDWR)) < 0)
-		return -1;
+	while (waitpid(child, &st, 0) < 0)
+		if (errno != EINTR) {
+			perror("vencryptd: waiting for the daemon");
+			_exit(1);
+		}
+	if (WIFEXITED(st))
+		_exit(WEXITSTATUS(st) != 0 ? WEXITSTATUS(st) : 1);
+	fprintf(stderr, "vencryptd: the daemon died during start-up: %s\n",
+	    WIFSIGNALED(st) ? strsignal(WTERMSIG(st)) : "unknown status");
+	_exit(1);
+}
+
+/* Forks: the parent waits until the child serves, then exits 0, or exits
+ * with the child's status when its start-up fails.  The child starts a
+ * session of its own, in "/" with umask 022, and reads and writes
+ * /dev/null; its stderr stays until it serves, for start-up errors. */
+static void
+detach_begin(void)
+{
+	int p[2], fd;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		perror("vencryptd: pipe");
+		exit(1);
+	}
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		perror("vencryptd: fork");
+		exit(1);
+	}
+	if (pid > 0) {
+		close(p[1]);
+		parent_wait(p[0], pid);
+	}
+	close(p[0]);
+	ready_fd = p[1];
+	if (setsid() < 0 || chdir("/") < 0)
+		fatalx("cannot detach: %s", strerror(errno));
+	umask(022);
+	if ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+		fatalx("cannot open /dev/null: %s", strerror(errno));
 	dup2(fd, STDIN_FILENO);
 	dup2(fd, STDOUT_FILENO);
-	if (target == LOG_TARGET_SYSLOG)
+	close(fd);
+	log_echo_errors(true);
+}
+
+/* Serving: the parent may go.  stderr goes to /dev/null too, unless the
+ * log is written there. */
+static void
+detach_done(enum log_target target)
+{
+	int fd;
+
+	log_echo_errors(false);
+	if (target != LOG_TARGET_STDERR &&
+	    (fd = open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0) {
 		dup2(fd, STDERR_FILENO);
-	if (fd > STDERR_FILENO)
 		close(fd);
-	return 0;
+	}
+	if (write(ready_fd, "", 1) != 1)
+		log_warn("cannot tell the parent process that start-up is done");
+	close(ready_fd);
+	ready_fd = -1;
+}
+
+/* 0 when nothing runs on pid_file; -1 (logged) when a vencryptd does, or
+ * the file cannot be read. */
+static int
+check_pid_file(const char *path)
+{
+	pid_t pid = pidfile_running(path);
+
+	if (pid < 0)
+		log_err("cannot read pid file %s", path);
+	else if (pid > 0)
+		log_errx("pid file %s names PID %ld, a running vencryptd: not "
+		    "starting a second one", path, (long)pid);
+	return pid == 0 ? 0 : -1;
 }
 
 int
@@ -267,17 +346,21 @@ main(int argc, char **argv)
 	struct config *cfg;
 	struct daemon d;
 	struct ev_loop *loop;
+	char *pid_file = NULL;
 	int rc = 1;
 
 	parse_options(argc, argv, &o);
 	if (o.hash_password)
 		return hash_password(o.user);
-	/* Reloads and the ports file happen after the chdir("/") of detach. */
+	/* Reloads and the ports file happen after the chdir("/") of
+	 * detach_begin. */
 	if ((config_path = absolute(o.config)) == NULL ||
 	    (o.ports_file != NULL && (ports_path = absolute(o.ports_file)) == NULL))
 		fatalx("out of memory");
 	o.config = config_path;
 	o.ports_file = ports_path;
+	if (!o.check && !o.foreground)
+		detach_begin();
 	log_init(LOG_TARGET_STDERR, LOG_LEVEL_NOTICE);
 	if (tls_global_init() < 0)
 		fatalx("cannot initialise GnuTLS");
@@ -304,20 +387,34 @@ main(int argc, char **argv)
 	d.ports_file = o.ports_file;
 	daemon_apply_log(&d);
 	server_warn(cfg);
+	if (cfg->pid_file != NULL && check_pid_file(cfg->pid_file) < 0)
+		goto out;
 	if (daemon_listen(&d) < 0)
 		goto out;
-	if (!o.foreground) {
-		if (detach(cfg->log_target) < 0) {
-			log_err("cannot detach");
+	if (cfg->pid_file != NULL) {
+		if (pidfile_write(cfg->pid_file) < 0) {
+			log_err("cannot write pid file %s", cfg->pid_file);
 			goto out;
 		}
-		ev_loop_fork(loop);    /* the child re-creates libev's kernel state */
+		if ((pid_file = strdup(cfg->pid_file)) == NULL) {
+			pidfile_remove(cfg->pid_file);
+			log_errx("out of memory");
+			goto out;
+		}
 	}
+	/* Root is needed no longer: listeners bound, keys loaded, pid
+	 * file written; no thread runs yet. */
+	if (privs_drop(cfg) < 0)
+		goto out;
 	/* The worker threads start in the process that stays. */
 	if (daemon_start(&d) < 0)
 		goto out;
 	log_notice("vencryptd %s started: %zu service(s)", PACKAGE_VERSION,
 	    cfg->nservices);
+	if (ready_fd >= 0)
+		detach_done(cfg->log_target);
+	notify_status("serving %zu service(s)", cfg->nservices);
+	notify_ready();
 
 	daemon_run(&d);
 	rc = 0;
@@ -325,6 +422,9 @@ out:
 	daemon_destroy(&d);
 	ev_loop_destroy(loop);
 	tls_global_deinit();
+	if (pid_file != NULL)
+		pidfile_remove(pid_file);
+	free(pid_file);
 	if (rc == 0)
 		log_notice("stopped");
 	return rc;
