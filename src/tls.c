@@ -2,11 +2,15 @@
  * tls.c - GnuTLS glue: load and check credentials, create server sessions,
  * verify client certificates.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <gnutls/gnutls.h>
 #include <gnutls/crypto.h>
@@ -145,6 +149,21 @@ crl_next_update(const char *path)
 	return until;
 }
 
+/* Whether path opens for reading; if not, err says which file and why. */
+static bool
+readable(const char *what, const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s %s: %s", what, path,
+		    strerror(errno));
+		return false;
+	}
+	close(fd);
+	return true;
+}
+
 enum tls_load_result
 tls_creds_load(const struct tls_settings *s, struct tls_creds **out,
     char *err, size_t errlen)
@@ -154,6 +173,14 @@ tls_creds_load(const struct tls_settings *s, struct tls_creds **out,
 	int ret;
 
 	*out = NULL;
+	/* GnuTLS says only "Error while reading file": name the file and
+	 * why (after a drop to an unprivileged user, usually EACCES). */
+	if (!readable("CA file", s->ca_file, err, errlen) ||
+	    (s->crl_file != NULL &&
+	    !readable("CRL file", s->crl_file, err, errlen)) ||
+	    !readable("certificate", s->cert_file, err, errlen) ||
+	    !readable("key", s->key_file, err, errlen))
+		return TLS_LOAD_FAILED;
 	if ((c = calloc(1, sizeof *c)) == NULL ||
 	    certcache_init(&c->verified, CERTCACHE_SLOTS) < 0) {
 		free(c);
