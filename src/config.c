@@ -981,6 +981,19 @@ parse_services(struct loader *ld, const config_setting_t *list)
 
 /* ---- user, group, pid_file ---------------------------------------------- */
 
+/* Says why a user or group lookup failed; whether it found name. */
+static bool
+looked_up(struct loader *ld, const config_setting_t *s, const char *what,
+    const char *name, enum privs_lookup_result r)
+{
+	if (r == PRIVS_UNKNOWN)
+		ld_error(ld, s, "unknown %s \"%s\"", what, name);
+	else if (r == PRIVS_LOOKUP_FAILED)
+		ld_error(ld, s, "cannot look up %s \"%s\": %s", what, name,
+		    strerror(errno));
+	return r == PRIVS_FOUND;
+}
+
 static void
 parse_user(struct loader *ld, const config_setting_t *s)
 {
@@ -988,22 +1001,12 @@ parse_user(struct loader *ld, const config_setting_t *s)
 	const char *v = get_nonempty_string(ld, s);
 	gid_t gid;
 
-	if (v == NULL)
+	if (v == NULL ||
+	    !looked_up(ld, s, "user", v, privs_lookup_user(v, &cfg->uid, &gid)))
 		return;
-	switch (privs_lookup_user(v, &cfg->uid, &gid)) {
-	case PRIVS_FOUND:
-		if (cfg->group == NULL)
-			cfg->gid = gid;
-		cfg->user = ld_strdup(ld, v);
-		break;
-	case PRIVS_UNKNOWN:
-		ld_error(ld, s, "unknown user \"%s\"", v);
-		break;
-	case PRIVS_LOOKUP_FAILED:
-		ld_error(ld, s, "cannot look up user \"%s\": %s", v,
-		    strerror(errno));
-		break;
-	}
+	if (cfg->group == NULL)
+		cfg->gid = gid;
+	cfg->user = ld_strdup(ld, v);
 }
 
 static void
@@ -1012,20 +1015,9 @@ parse_group(struct loader *ld, const config_setting_t *s)
 	struct config *cfg = ld->cfg;
 	const char *v = get_nonempty_string(ld, s);
 
-	if (v == NULL)
-		return;
-	switch (privs_lookup_group(v, &cfg->gid)) {
-	case PRIVS_FOUND:
+	if (v != NULL &&
+	    looked_up(ld, s, "group", v, privs_lookup_group(v, &cfg->gid)))
 		cfg->group = ld_strdup(ld, v);
-		break;
-	case PRIVS_UNKNOWN:
-		ld_error(ld, s, "unknown group \"%s\"", v);
-		break;
-	case PRIVS_LOOKUP_FAILED:
-		ld_error(ld, s, "cannot look up group \"%s\": %s", v,
-		    strerror(errno));
-		break;
-	}
 }
 
 static void

@@ -17,6 +17,17 @@
 #include "log.h"
 #include "privs.h"
 
+/* After getpwnam or getgrnam found nothing: no such name, or an error
+ * (the lookup functions leave errno 0, or set one of these, for "not
+ * there"). */
+static enum privs_lookup_result
+not_found(void)
+{
+	return errno == 0 || errno == ENOENT || errno == ESRCH ||
+	    errno == EBADF || errno == EPERM ? PRIVS_UNKNOWN :
+	    PRIVS_LOOKUP_FAILED;
+}
+
 enum privs_lookup_result
 privs_lookup_user(const char *name, uid_t *uid, gid_t *gid)
 {
@@ -24,9 +35,7 @@ privs_lookup_user(const char *name, uid_t *uid, gid_t *gid)
 
 	errno = 0;
 	if ((pw = getpwnam(name)) == NULL)
-		return errno == 0 || errno == ENOENT || errno == ESRCH ||
-		    errno == EBADF || errno == EPERM ? PRIVS_UNKNOWN :
-		    PRIVS_LOOKUP_FAILED;
+		return not_found();
 	*uid = pw->pw_uid;
 	*gid = pw->pw_gid;
 	return PRIVS_FOUND;
@@ -39,9 +48,7 @@ privs_lookup_group(const char *name, gid_t *gid)
 
 	errno = 0;
 	if ((gr = getgrnam(name)) == NULL)
-		return errno == 0 || errno == ENOENT || errno == ESRCH ||
-		    errno == EBADF || errno == EPERM ? PRIVS_UNKNOWN :
-		    PRIVS_LOOKUP_FAILED;
+		return not_found();
 	*gid = gr->gr_gid;
 	return PRIVS_FOUND;
 }

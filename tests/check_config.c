@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -521,6 +522,24 @@ START_TEST(test_limit_boundaries)
 	load(GOOD_SVC "workers = 256;\n");
 	expect_loaded();
 	ck_assert_uint_eq(cfg->workers, 256);
+	teardown();
+	setup();
+
+	/* user alone: its primary group; group then overrides it */
+	load("user = \"nobody\";\npid_file = \"/run/v.pid\";\n" GOOD_SVC);
+	expect_loaded();
+	ck_assert_str_eq(cfg->user, "nobody");
+	ck_assert_ptr_null(cfg->group);
+	ck_assert_uint_eq(cfg->uid, getpwnam("nobody")->pw_uid);
+	ck_assert_uint_eq(cfg->gid, getpwnam("nobody")->pw_gid);
+	ck_assert_str_eq(cfg->pid_file, "/run/v.pid");
+	teardown();
+	setup();
+
+	load("group = \"root\";\nuser = \"nobody\";\n" GOOD_SVC);
+	expect_loaded();
+	ck_assert_uint_eq(cfg->gid, 0);
+	ck_assert_uint_eq(cfg->uid, getpwnam("nobody")->pw_uid);
 }
 END_TEST
 
@@ -854,6 +873,14 @@ static const struct bad_case bad_cases[] = {
 	    "\"limits\" must be a group { ... }" },
 	{ "limits = {\n max_clients = \"10\";\n};\n" GOOD_SVC, "max_clients",
 	    "\"max_clients\" must be an integer" },
+	{ "\nuser = \"no-such-user-vencryptd\";\n" GOOD_SVC, "user",
+	    "unknown user \"no-such-user-vencryptd\"" },
+	{ "\ngroup = \"no-such-group-vencryptd\";\n" GOOD_SVC, "group",
+	    "unknown group \"no-such-group-vencryptd\"" },
+	{ "\nuser = \"\";\n" GOOD_SVC, "user", "\"user\" must not be empty" },
+	{ "\ngroup = 0;\n" GOOD_SVC, "group", "\"group\" must be a string" },
+	{ "\npid_file = \"run/v.pid\";\n" GOOD_SVC, "pid_file",
+	    "\"pid_file\" must be an absolute path, not \"run/v.pid\"" },
 	{ "\nworkers = \"two\";\n" GOOD_SVC, "workers",
 	    "\"workers\" must be an integer" },
 	{ "\nworkers = 0;\n" GOOD_SVC, "workers",
