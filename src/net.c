@@ -102,7 +102,8 @@ net_parse_result_str(enum net_parse_result r)
 	switch (r) {
 	case NET_PARSE_OK: return "ok";
 	case NET_PARSE_BAD_FORMAT:
-		return "expected host:port or [v6]:port (or unix:/path for a backend)";
+		return "expected host:port, [v6]:port or unix:/path (or *:port "
+		    "to listen on all addresses)";
 	case NET_PARSE_BAD_HOST: return "host must be a numeric IPv4 or IPv6 address";
 	case NET_PARSE_BAD_PORT: return "port must be a number from 0 to 65535";
 	case NET_PARSE_PATH_TOO_LONG: return "unix socket path too long";
