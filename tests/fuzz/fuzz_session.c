@@ -961,7 +961,8 @@ new_client(unsigned addr)
 	H.nclients++;
 	/* Counted first, as the listener does. */
 	FUZZ_CHECK(shared_reserve(&H.shared, UINT_MAX), "no room");
-	session_start(&H.srv, &H.srv.cfg->services[0], sv[1], &peer);
+	session_start(&H.srv, &H.srv.cfg->services[0],
+	    &H.srv.cfg->services[0].listen[0], sv[1], &peer);
 	FUZZ_CHECK(H.srv.nsessions == before + 1, "session not started");
 	cl->id = H.srv.sessions->id;
 	check_all();
