@@ -174,7 +174,11 @@ v1_parse(const uint8_t *buf, size_t len, struct proxy_header *out)
 	}
 	if (!known)
 		return PROXY_V1_BAD_LINE;
-	for (size_t i = 0; i < len && i < PROXY_V1_MAX; i++) {
+	/* Only the first PROXY_V1_MAX bytes can be the line: what follows
+	 * them never changes the verdict. */
+	if (len > PROXY_V1_MAX)
+		len = PROXY_V1_MAX;
+	for (size_t i = 0; i < len; i++) {
 		if (buf[i] == '\n') {
 			if (i == 0 || buf[i - 1] != '\r')
 				return PROXY_V1_BAD_LINE;

@@ -82,6 +82,12 @@ static const struct hcase cases[] = {
 	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 	    "xxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n",
 	    PROXY_V1_TOO_LONG, 1, NULL, NULL),
+	/* The 107th byte a CR, the 108th not LF: still "too long", however
+	 * many bytes are in. */
+	T("v1 CR as byte 107", "PROXY UNKNOWN "
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxx\rx\r\n",
+	    PROXY_V1_TOO_LONG, 1, NULL, NULL),
 	T("not proxy: rfb", "RFB 003.008\n", PROXY_NOT_PROXY, 0, NULL, NULL),
 	T("not proxy: proxy lower", "proxy TCP4", PROXY_NOT_PROXY, 0, NULL, NULL),
 	T("not proxy: no space", "PROXYTCP4", PROXY_NOT_PROXY, 0, NULL, NULL),
