@@ -18,9 +18,7 @@ GOOD=(--cert "$(client_cert good)" --key "$(client_key good)")
 # conf FILE MODE PROXY-KEYS: two services and a unix: listener
 conf() {
 	cat >"$1" <<CONF
-log = { level = "debug"; target = "stderr"; };
-tls = { cert_dir = "$PKI"; };
-limits = { max_clients = 64; handshake_timeout = 5; backend_timeout = 2; };
+$(config_head)
 workers = 2;
 services = (
   { name = "both"; backend = "$BACKEND_ADDR";

@@ -15,9 +15,7 @@ done
 start_backend backend --mode echo
 
 cat >"$T/vencryptd.conf" <<CONF
-log = { level = "debug"; target = "stderr"; };
-tls = { cert_dir = "$PKI"; };
-limits = { max_clients = 64; handshake_timeout = 5; backend_timeout = 2; };
+$(config_head)
 services = (
   { name = "v1"; backend = "$BACKEND_ADDR";
     listen = ( { address = "127.0.0.1:0"; proxy_protocol = "v1";
