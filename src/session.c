@@ -1424,7 +1424,11 @@ session_close(struct session *s)
 		s->job = NULL;
 	}
 
-	session_log(s, LOG_LEVEL_INFO, "closed: %s; peer %s, service %s, "
+	/* A load balancer's health check (it sent not a byte of its PROXY
+	 * header) is no session worth an info line every few seconds. */
+	session_log(s, s->hs != NULL && s->hs->proxy != NULL &&
+	    s->hs->proxylen == 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+	    "closed: %s; peer %s, service %s, "
 	    "dn \"%s\", subtype %s%s, client->backend %llu bytes, "
 	    "backend->client %llu bytes, %.3f s",
 	    s->reason[0] ? s->reason : "closed", s->peer, s->svc->name,

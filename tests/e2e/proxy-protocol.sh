@@ -147,6 +147,7 @@ socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10).close()' \
 wait_until 10 test "$(grep -c 'closed without sending a PROXY header' "$DAEMON_LOG")" -gt "$closed" ||
 	fail "the health check's close was not seen"
 expect_log 'debug: session [0-9]+: 127\.0\.0\.1:[0-9]+ closed without sending a PROXY header$'
+expect_log 'debug: session [0-9]+: closed: closed before the PROXY header; peer 127\.0\.0\.1:[0-9]+, service v2, '
 expect_no_sessions
 [ "$(warnings)" -eq "$before" ] || fail "a health check gave a warning"
 log "ok: a health check is quiet"
