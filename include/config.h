@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cidr.h"
 #include "log.h"
 #include "net.h"
 
@@ -52,12 +53,36 @@ enum client_cert_mode {
 	CLIENT_CERT_NONE,       /* not requested */
 };
 
+/* Whether a listener reads a PROXY protocol header first. */
+enum proxy_mode {
+	PROXY_MODE_NONE,
+	PROXY_MODE_V1,
+	PROXY_MODE_V2,
+};
+
 struct listen_conf {
 	char *text;             /* as written */
-	struct net_addr addr;
+	struct net_addr addr;   /* for "*:PORT": 0.0.0.0:PORT */
 	const char *file;       /* where it is written */
 	int line;
+	bool all;               /* "*:PORT": [::]:PORT as well as addr */
+	enum proxy_mode proxy;  /* its own, or the service's */
+	struct cidr *trusted;   /* who may send the header (TCP only); its own
+	                         * or a copy of the service's */
+	size_t ntrusted;
+	int mode;               /* unix: permissions to set, -1: the umask's */
+	uid_t uid;              /* unix: owner to set, (uid_t)-1: unchanged */
+	gid_t gid;              /* unix: group to set, (gid_t)-1: unchanged */
 };
+
+/* The addresses a listen entry stands for: one, or two for "*:PORT". */
+size_t listen_conf_addrs(const struct listen_conf *lc, struct net_addr out[2]);
+/* Whether a client at peer (the connection's address) is to send a PROXY
+ * header first: the listener wants one, and peer is a Unix socket peer or
+ * in trusted_proxies. */
+bool listen_conf_trusts(const struct listen_conf *lc,
+    const struct net_addr *peer);
+const char *proxy_mode_name(enum proxy_mode m);
 
 struct service {
 	char *name;
@@ -81,6 +106,9 @@ struct service {
 	struct tls_settings tls;
 	struct tls_creds *creds;/* loaded by config_load_credentials() */
 	struct passwd_db *passwd;       /* likewise, when passwd_file is set */
+	enum proxy_mode proxy;  /* default for its listeners (none) */
+	struct cidr *trusted;   /* default trusted_proxies of its listeners */
+	size_t ntrusted;
 };
 
 /* Whether svc offers subtype. */

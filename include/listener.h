@@ -15,12 +15,16 @@
 #include "net.h"
 
 struct config;
+struct listen_conf;
 struct server;
 struct service;
 
-/* One configured address. */
+/* One configured address ("*:PORT" gives two).  A Unix socket is one
+ * socket, duplicated for each worker (SO_REUSEPORT does not apply), and
+ * its file is removed when it closes. */
 struct listen_socket {
 	const struct service *svc;      /* of the set's configuration */
+	const struct listen_conf *lc;   /* likewise: its PROXY settings */
 	struct net_addr conf;   /* as configured */
 	struct net_addr bound;  /* with port 0 resolved */
 	int *fds;               /* one per worker */
@@ -38,6 +42,7 @@ struct listen_set {
 struct listener {
 	struct server *srv;
 	const struct service *svc;
+	const struct listen_conf *lc;
 	int fd;                 /* the set's: not closed by the worker */
 	ev_io io;
 };

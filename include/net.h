@@ -38,6 +38,11 @@ int net_listen(const struct net_addr *a, int backlog, int reuseport);
 /* 0 when a socket without SO_REUSEPORT could bind a now (nothing listens
  * there), -1 + errno (EADDRINUSE) when not.  Binds and closes at once. */
 int net_addr_free(const struct net_addr *a);
+/* Before binding a Unix socket at a: 0 when the path is free, or held by
+ * a stale socket file (nothing accepts on it: connect is refused), which
+ * is removed; -1 with errno EADDRINUSE when something listens there,
+ * ENOTSOCK when the path is not a socket, or another errno. */
+int net_unix_clear(const struct net_addr *a);
 /* Starts a non-blocking connect; 0 with *fd set (connect may be under way),
  * -1 + errno. */
 int net_connect_start(const struct net_addr *a, int *fd);

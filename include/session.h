@@ -14,12 +14,15 @@
 #include "rfb.h"
 
 struct config;
+struct listen_conf;
 struct server;
 struct service;
 struct verify_job;
 
 /* The protocol, in order.  Exactly one value at a time. */
 enum session_state {
+	SESSION_PROXY_HEADER,     /* from a trusted load balancer: reading its
+	                           * PROXY header, before our greeting */
 	SESSION_VERSION,          /* sent "RFB 003.008", reading the client's version */
 	SESSION_SECURITY,         /* offered VeNCrypt, reading the client's type */
 	SESSION_VENCRYPT_VERSION, /* sent VeNCrypt 0.2, reading the client's version */
@@ -78,12 +81,16 @@ struct handshake {
 	size_t credlen;
 	const char *auth_failure;   /* why the password check failed (log) */
 	ev_tstamp creds_at;         /* when the credentials were complete */
+	uint8_t *proxy;             /* the PROXY header read so far
+	                             * (PROXY_MAX bytes), while it is read */
+	size_t proxylen;
 };
 
 struct session {
 	struct server *srv;
 	struct config *cfg;     /* a reference: the generation svc belongs to */
 	const struct service *svc;
+	const struct listen_conf *lc;   /* the listener it came in on (of cfg) */
 	struct session *prev, *next;    /* the server's list of sessions */
 	uint64_t id;
 	enum session_state state;
@@ -105,10 +112,16 @@ struct session {
 	char reason[160];       /* why the session ended (first reason wins) */
 };
 
-/* Takes ownership of fd, a freshly accepted client, and of the place
- * counted for it in the shared session count (shared_reserve). */
-void session_start(struct server *srv, const struct service *svc, int fd,
-    const struct net_addr *peer);
+/* Takes ownership of fd, a freshly accepted client on listener lc, and of
+ * the place counted for it in the shared session count (shared_reserve).
+ * From a trusted load balancer the PROXY header comes first; then (or at
+ * once) session_admit(). */
+void session_start(struct server *srv, const struct service *svc,
+    const struct listen_conf *lc, int fd, const struct net_addr *peer);
+/* The client's address is final (s->peer_addr, s->peer: the connection's
+ * or the one its PROXY header carries): everything keyed by the address
+ * is decided here, then the RFB greeting goes out. */
+void session_admit(struct session *s);
 /* Stop everything, log the summary, free.  Idempotent through the state. */
 void session_close(struct session *s);
 

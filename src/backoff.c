@@ -10,7 +10,8 @@
 #define KEY_LEN sizeof ((struct backoff_slot *)0)->key
 
 /* The source address without the port: IPv4 whole, IPv6 by its /64;
- * anything else (there are no Unix-socket listeners) is one key. */
+ * anything else (Unix-socket peers, unless a PROXY header said who they
+ * are) is one key. */
 static void
 make_key(const struct net_addr *a, uint8_t key[KEY_LEN])
 {

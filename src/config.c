@@ -9,7 +9,9 @@
  * all.  Nothing here logs.
  */
 #include <errno.h>
+#include <grp.h>
 #include <libgen.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -585,12 +587,17 @@ find_listen(const struct loader *ld, const struct net_addr *a)
 {
 	const struct config *cfg = ld->cfg;
 
-	if (addr_port(a) == 0)
+	if (a->ss.ss_family != AF_UNIX && addr_port(a) == 0)
 		return NULL;
 	for (size_t i = 0; i < cfg->nservices; i++)
-		for (size_t j = 0; j < cfg->services[i].nlisten; j++)
-			if (net_addr_equal(&cfg->services[i].listen[j].addr, a))
-				return &cfg->services[i].listen[j];
+		for (size_t j = 0; j < cfg->services[i].nlisten; j++) {
+			const struct listen_conf *lc = &cfg->services[i].listen[j];
+			struct net_addr at[2];
+			size_t n = listen_conf_addrs(lc, at);
+			for (size_t k = 0; k < n; k++)
+				if (net_addr_equal(&at[k], a))
+					return lc;
+		}
 	return NULL;
 }
 
@@ -618,40 +625,312 @@ parse_name(struct loader *ld, struct service *svc, const config_setting_t *s,
 	svc->name = ld_strdup(ld, v);
 }
 
-static void
-parse_listen(struct loader *ld, struct service *svc, const config_setting_t *s)
+/* ---- listen entries -------------------------------------------------------- */
+
+const char *
+proxy_mode_name(enum proxy_mode m)
 {
+	switch (m) {
+	case PROXY_MODE_NONE: return "none";
+	case PROXY_MODE_V1: return "v1";
+	case PROXY_MODE_V2: return "v2";
+	}
+	return "?";
+}
+
+size_t
+listen_conf_addrs(const struct listen_conf *lc, struct net_addr out[2])
+{
+	struct sockaddr_in6 *sin6;
+
+	out[0] = lc->addr;
+	if (!lc->all)
+		return 1;
+	memset(&out[1], 0, sizeof out[1]);
+	sin6 = (struct sockaddr_in6 *)&out[1].ss;
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_addr = in6addr_any;
+	sin6->sin6_port = addr_port(&lc->addr);
+	out[1].len = sizeof *sin6;
+	return 2;
+}
+
+bool
+listen_conf_trusts(const struct listen_conf *lc, const struct net_addr *peer)
+{
+	if (lc->proxy == PROXY_MODE_NONE)
+		return false;
+	/* Who may connect to a Unix socket is its mode's business. */
+	if (lc->addr.ss.ss_family == AF_UNIX)
+		return true;
+	return cidr_match_any(lc->trusted, lc->ntrusted, peer);
+}
+
+static void
+parse_proxy_mode(struct loader *ld, const config_setting_t *s,
+    enum proxy_mode *out)
+{
+	static const enum proxy_mode modes[] = {
+		PROXY_MODE_NONE, PROXY_MODE_V1, PROXY_MODE_V2,
+	};
+	const char *v;
+
+	if ((v = get_string(ld, s)) == NULL)
+		return;
+	for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+		if (strcmp(v, proxy_mode_name(modes[i])) == 0) {
+			*out = modes[i];
+			return;
+		}
+	ld_error(ld, s, "unknown proxy_protocol \"%s\" (valid: none, v1, v2)", v);
+}
+
+static void
+parse_trusted(struct loader *ld, const config_setting_t *s,
+    struct cidr **out, size_t *nout)
+{
+	struct cidr *list;
 	int n;
 
 	if (!check_string_array(ld, s))
 		return;
 	n = config_setting_length(s);
+	if ((list = calloc((size_t)n, sizeof *list)) == NULL) {
+		ld_nomem(ld);
+		return;
+	}
+	free(*out);
+	*out = list;
+	*nout = 0;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *text = config_setting_get_string(e);
+		enum cidr_result r = cidr_parse(text, &list[*nout]);
+
+		if (r != CIDR_OK) {
+			ld_error(ld, e, "bad trusted_proxies entry \"%s\": %s",
+			    text, cidr_result_str(r));
+			continue;
+		}
+		(*nout)++;
+	}
+}
+
+/* "0660": up to four octal digits. */
+static void
+parse_mode(struct loader *ld, const config_setting_t *s, int *out)
+{
+	const char *v = get_string(ld, s);
+	int mode = 0;
+
+	if (v == NULL)
+		return;
+	if (*v == '\0' || strlen(v) > 4)
+		goto bad;
+	for (const char *p = v; *p != '\0'; p++) {
+		if (*p < '0' || *p > '7')
+			goto bad;
+		mode = mode * 8 + (*p - '0');
+	}
+	*out = mode;
+	return;
+bad:
+	ld_error(ld, s, "\"mode\" must be octal permissions such as \"0660\", "
+	    "not \"%s\"", v);
+}
+
+/* Says why a user or group lookup failed; whether it found name. */
+static bool
+looked_up(struct loader *ld, const config_setting_t *s, const char *what,
+    const char *name, enum privs_lookup_result r)
+{
+	if (r == PRIVS_UNKNOWN)
+		ld_error(ld, s, "unknown %s \"%s\"", what, name);
+	else if (r == PRIVS_LOOKUP_FAILED)
+		ld_error(ld, s, "cannot look up %s \"%s\": %s", what, name,
+		    strerror(errno));
+	return r == PRIVS_FOUND;
+}
+
+/* A unix: listener's owner and group. */
+static void
+parse_listen_uid(struct loader *ld, const config_setting_t *s, uid_t *out)
+{
+	const char *v = get_nonempty_string(ld, s);
+	gid_t gid;
+
+	if (v != NULL)
+		(void)looked_up(ld, s, "user", v, privs_lookup_user(v, out, &gid));
+}
+
+static void
+parse_listen_gid(struct loader *ld, const config_setting_t *s, gid_t *out)
+{
+	const char *v = get_nonempty_string(ld, s);
+
+	if (v != NULL)
+		(void)looked_up(ld, s, "group", v, privs_lookup_group(v, out));
+}
+
+/* The address of a listen entry: host:port, [v6]:port, *:port or
+ * unix:/path.  False (reported) when it is bad or taken. */
+static bool
+parse_listen_addr(struct loader *ld, const config_setting_t *e,
+    const char *text, struct listen_conf *lc)
+{
+	enum net_parse_result r;
+	const struct listen_conf *prev;
+	struct net_addr at[2];
+	size_t n;
+
+	if (strncmp(text, "*:", 2) == 0) {
+		char any[32];
+		if (strlen(text) > 8)
+			r = NET_PARSE_BAD_PORT;
+		else {
+			snprintf(any, sizeof any, "0.0.0.0:%s", text + 2);
+			r = net_parse_addr(any, 0, &lc->addr);
+		}
+		lc->all = true;
+	} else {
+		r = net_parse_addr(text, 1, &lc->addr);
+	}
+	if (r != NET_PARSE_OK) {
+		ld_error(ld, e, "bad listen address \"%s\": %s", text,
+		    net_parse_result_str(r));
+		return false;
+	}
+	n = listen_conf_addrs(lc, at);
+	for (size_t k = 0; k < n; k++)
+		if ((prev = find_listen(ld, &at[k])) != NULL) {
+			ld_error(ld, e, "listen address \"%s\" duplicates \"%s\" "
+			    "at line %d", text, prev->text, prev->line);
+			return false;
+		}
+	return true;
+}
+
+/* { address = "..."; proxy_protocol = ...; trusted_proxies = [ ... ];
+ * mode = "0660"; owner = "..."; group = "..."; } */
+static bool
+parse_listen_group(struct loader *ld, const config_setting_t *grp,
+    struct listen_conf *lc, bool *own_trusted)
+{
+	const config_setting_t *address = NULL, *unix_only = NULL;
+	bool ok = true;
+	int n = config_setting_length(grp);
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(grp, (unsigned)i);
+		const char *key = config_setting_name(s);
+
+		if (strcmp(key, "address") == 0) {
+			address = s;
+		} else if (strcmp(key, "proxy_protocol") == 0) {
+			parse_proxy_mode(ld, s, &lc->proxy);
+		} else if (strcmp(key, "trusted_proxies") == 0) {
+			parse_trusted(ld, s, &lc->trusted, &lc->ntrusted);
+			*own_trusted = true;
+		} else if (strcmp(key, "mode") == 0) {
+			unix_only = s;
+			parse_mode(ld, s, &lc->mode);
+		} else if (strcmp(key, "owner") == 0) {
+			unix_only = s;
+			parse_listen_uid(ld, s, &lc->uid);
+		} else if (strcmp(key, "group") == 0) {
+			unix_only = s;
+			parse_listen_gid(ld, s, &lc->gid);
+		} else {
+			unknown_key(ld, s, "in a listen entry");
+		}
+	}
+	if (address == NULL) {
+		ld_error(ld, grp, "missing \"address\" in a listen entry");
+		return false;
+	}
+	const char *text = get_nonempty_string(ld, address);
+	if (text == NULL || !parse_listen_addr(ld, address, text, lc))
+		return false;
+	if (unix_only != NULL && lc->addr.ss.ss_family != AF_UNIX) {
+		ld_error(ld, unix_only, "\"%s\" is only for unix: listeners, not "
+		    "\"%s\"", config_setting_name(unix_only), text);
+		ok = false;
+	}
+	if (*own_trusted && lc->addr.ss.ss_family == AF_UNIX) {
+		ld_error(ld, config_setting_get_member(grp, "trusted_proxies"),
+		    "trusted_proxies does not apply to unix: listener \"%s\": "
+		    "the socket's mode decides who may connect", text);
+		ok = false;
+	}
+	return ok && (lc->text = ld_strdup(ld, text)) != NULL;
+}
+
+static void
+parse_listen(struct loader *ld, struct service *svc, const config_setting_t *s)
+{
+	static const char what[] = "\"listen\" must be a list of addresses: "
+	    "strings, or groups { address = \"...\"; ... }";
+	int type = config_setting_type(s), n;
+
+	if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
+		ld_error(ld, s, "%s", what);
+		return;
+	}
+	if ((n = config_setting_length(s)) == 0) {
+		ld_error(ld, s, "\"listen\" must not be empty");
+		return;
+	}
 	if ((svc->listen = calloc((size_t)n, sizeof *svc->listen)) == NULL) {
 		ld_nomem(ld);
 		return;
 	}
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-		const char *text = config_setting_get_string(e);
 		struct listen_conf *lc = &svc->listen[svc->nlisten];
-		const struct listen_conf *prev;
-		enum net_parse_result r;
+		bool own_trusted = false;
 
-		if ((r = net_parse_addr(text, 0, &lc->addr)) != NET_PARSE_OK) {
-			ld_error(ld, e, "bad listen address \"%s\": %s", text,
-			    net_parse_result_str(r));
-			continue;
+		lc->proxy = svc->proxy;
+		lc->mode = -1;
+		lc->uid = (uid_t)-1;
+		lc->gid = (gid_t)-1;
+		if (config_setting_type(e) == CONFIG_TYPE_STRING) {
+			const char *text = config_setting_get_string(e);
+			if (!parse_listen_addr(ld, e, text, lc) ||
+			    (lc->text = ld_strdup(ld, text)) == NULL)
+				goto drop;
+		} else if (config_setting_is_group(e)) {
+			if (!parse_listen_group(ld, e, lc, &own_trusted))
+				goto drop;
+		} else {
+			ld_error(ld, e, "%s", what);
+			goto drop;
 		}
-		if ((prev = find_listen(ld, &lc->addr)) != NULL) {
-			ld_error(ld, e, "listen address \"%s\" duplicates \"%s\" "
-			    "at line %d", text, prev->text, prev->line);
-			continue;
+		if (!own_trusted && svc->ntrusted > 0) {
+			size_t bytes = svc->ntrusted * sizeof *svc->trusted;
+			if ((lc->trusted = malloc(bytes)) == NULL) {
+				ld_nomem(ld);
+				goto drop;
+			}
+			memcpy(lc->trusted, svc->trusted, bytes);
+			lc->ntrusted = svc->ntrusted;
 		}
-		if ((lc->text = ld_strdup(ld, text)) == NULL)
-			continue;
 		lc->file = ld_keep_file(ld, e);
 		lc->line = setting_line(e);
+		/* (Given but all bad is reported already.) */
+		if (lc->proxy != PROXY_MODE_NONE && lc->ntrusted == 0 &&
+		    !own_trusted && lc->addr.ss.ss_family != AF_UNIX) {
+			ld_error(ld, e, "listen address \"%s\" has proxy_protocol "
+			    "\"%s\" but no trusted_proxies: say which addresses "
+			    "may send a PROXY header", lc->text,
+			    proxy_mode_name(lc->proxy));
+			goto drop;
+		}
 		svc->nlisten++;
+		continue;
+drop:
+		free(lc->text);
+		free(lc->trusted);
+		memset(lc, 0, sizeof *lc);
 	}
 }
 
@@ -889,13 +1168,18 @@ parse_service(struct loader *ld, const config_setting_t *grp, size_t idx)
 {
 	struct service *svc = &ld->cfg->services[idx];
 	const config_setting_t *name = NULL, *listen = NULL, *backend = NULL;
-	const config_setting_t *subtypes = NULL;
+	const config_setting_t *subtypes = NULL, *s0;
 	char label[96], where[128];
 	int n = config_setting_length(grp);
 
 	svc->line = setting_line(grp);
 	svc->client_cert = CLIENT_CERT_REQUIRE;
 	service_label(grp, idx, label, sizeof label);
+	/* The defaults of the listen entries, whatever the order. */
+	if ((s0 = config_setting_get_member(grp, "proxy_protocol")) != NULL)
+		parse_proxy_mode(ld, s0, &svc->proxy);
+	if ((s0 = config_setting_get_member(grp, "trusted_proxies")) != NULL)
+		parse_trusted(ld, s0, &svc->trusted, &svc->ntrusted);
 
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *s = config_setting_get_elem(grp, (unsigned)i);
@@ -923,6 +1207,9 @@ parse_service(struct loader *ld, const config_setting_t *grp, size_t idx)
 			parse_allowed_users(ld, svc, s);
 		else if (strcmp(key, "allow_unauthenticated") == 0)
 			parse_bool(ld, s, &svc->allow_unauthenticated);
+		else if (strcmp(key, "proxy_protocol") == 0 ||
+		    strcmp(key, "trusted_proxies") == 0)
+			continue;       /* read first, above */
 		else if (strcmp(key, "tls") == 0) {
 			if (!is_group(ld, s))
 				continue;
@@ -980,19 +1267,6 @@ parse_services(struct loader *ld, const config_setting_t *list)
 }
 
 /* ---- user, group, pid_file ---------------------------------------------- */
-
-/* Says why a user or group lookup failed; whether it found name. */
-static bool
-looked_up(struct loader *ld, const config_setting_t *s, const char *what,
-    const char *name, enum privs_lookup_result r)
-{
-	if (r == PRIVS_UNKNOWN)
-		ld_error(ld, s, "unknown %s \"%s\"", what, name);
-	else if (r == PRIVS_LOOKUP_FAILED)
-		ld_error(ld, s, "cannot look up %s \"%s\": %s", what, name,
-		    strerror(errno));
-	return r == PRIVS_FOUND;
-}
 
 static void
 parse_user(struct loader *ld, const config_setting_t *s)
@@ -1306,9 +1580,12 @@ config_free(struct config *cfg)
 			free(svc->allowed_users[j]);
 		free(svc->allowed_users);
 		free(svc->name);
-		for (size_t j = 0; j < svc->nlisten; j++)
+		for (size_t j = 0; j < svc->nlisten; j++) {
 			free(svc->listen[j].text);
+			free(svc->listen[j].trusted);
+		}
 		free(svc->listen);
+		free(svc->trusted);
 		free(svc->backend_text);
 		for (size_t j = 0; j < svc->nallowed_dn; j++)
 			free(svc->allowed_dn[j]);

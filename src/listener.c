@@ -17,6 +17,8 @@
 #include <string.h>
 #include <limits.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -183,7 +185,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				log_warn("accept on service %s", l->svc->name);
 			break;
 		}
-		session_start(srv, l->svc, fd, &peer);
+		session_start(srv, l->svc, l->lc, fd, &peer);
 	}
 	if (!may_accept(srv)) {
 		if (at_limit(srv) && srv->accepting)
@@ -226,6 +228,7 @@ listeners_prepare(struct server *srv, const struct listen_set *set,
 	for (size_t i = 0; i < set->n; i++) {
 		l[i].srv = srv;
 		l[i].svc = set->socks[i].svc;
+		l[i].lc = set->socks[i].lc;
 		l[i].fd = set->socks[i].fds[index];
 		ev_io_init(&l[i].io, accept_cb, l[i].fd, EV_READ);
 		l[i].io.data = &l[i];
@@ -288,22 +291,80 @@ find_open(const struct listen_set *set, const struct service *svc,
 	return NULL;
 }
 
+static bool
+is_unix(const struct net_addr *a)
+{
+	return a->ss.ss_family == AF_UNIX;
+}
+
+static const char *
+unix_path(const struct net_addr *a)
+{
+	return ((const struct sockaddr_un *)&a->ss)->sun_path;
+}
+
+/* Closes what is open of the group; a Unix socket's file goes with it. */
 static void
 close_group(struct listen_socket *ls, unsigned nworkers)
 {
 	for (unsigned i = 0; i < nworkers; i++)
 		if (ls->fds[i] >= 0)
 			close(ls->fds[i]);
+	/* An inherited socket's file is the service manager's. */
+	if (is_unix(&ls->conf) && !ls->inherited)
+		(void)unlink(unix_path(&ls->conf));
 }
 
-/* One socket per worker on ls->conf; the first one learns the port when
- * it is 0, the others bind to that port.  -1 + errno, nothing left open. */
+/* The mode and owner a Unix socket's file is to have. */
 static int
-open_group(struct listen_socket *ls, unsigned nworkers)
+set_unix_perms(const struct listen_socket *ls)
 {
-	struct net_addr at = ls->conf;
+	const struct listen_conf *lc = ls->lc;
+	const char *path = unix_path(&ls->conf);
+
+	if (lc->mode >= 0 && chmod(path, (mode_t)lc->mode) < 0)
+		return -1;
+	if ((lc->uid != (uid_t)-1 || lc->gid != (gid_t)-1) &&
+	    chown(path, lc->uid, lc->gid) < 0)
+		return -1;
+	return 0;
+}
+
+/* One Unix socket, its file cleared of a stale one first, then given its
+ * mode and owner; every worker gets a duplicate. */
+static int
+open_unix(struct listen_socket *ls, unsigned nworkers)
+{
+	int err;
+
+	for (unsigned i = 0; i < nworkers; i++)
+		ls->fds[i] = -1;
+	if (net_unix_clear(&ls->conf) < 0 ||
+	    (ls->fds[0] = net_listen(&ls->conf, SOMAXCONN, 0)) < 0)
+		return -1;
+	if (set_unix_perms(ls) < 0)
+		goto fail;
+	for (unsigned i = 1; i < nworkers; i++)
+		if ((ls->fds[i] = fcntl(ls->fds[0], F_DUPFD_CLOEXEC, 0)) < 0)
+			goto fail;
+	ls->bound = ls->conf;
+	return 0;
+fail:
+	err = errno;
+	close_group(ls, nworkers);
+	errno = err;
+	return -1;
+}
+
+/* One socket per worker on at; the first one learns the port when it is
+ * 0, the others bind to that port.  -1 + errno, nothing left open. */
+static int
+open_group(struct listen_socket *ls, struct net_addr at, unsigned nworkers)
+{
 	int shared = nworkers > 1;
 
+	if (is_unix(&at))
+		return open_unix(ls, nworkers);
 	/* SO_REUSEPORT would let us join another program's sockets on a
 	 * fixed port: refuse a port in use, as without it. */
 	if (shared && !any_port(&at) && net_addr_free(&at) < 0)
@@ -311,7 +372,8 @@ open_group(struct listen_socket *ls, unsigned nworkers)
 	for (unsigned i = 0; i < nworkers; i++) {
 		if ((ls->fds[i] = net_listen(&at, SOMAXCONN, shared)) < 0) {
 			int err = errno;
-			close_group(ls, i);
+			for (unsigned j = 0; j < i; j++)
+				close(ls->fds[j]);
 			errno = err;
 			return -1;
 		}
@@ -413,6 +475,8 @@ static int
 inherit_group(struct listen_socket *ls, const struct inherited *in,
     unsigned nworkers)
 {
+	/* Before any close_group(): the file is not ours to unlink. */
+	ls->inherited = true;
 	for (unsigned i = 0; i < nworkers; i++)
 		if ((ls->fds[i] = fcntl(in->fd, F_DUPFD_CLOEXEC,
 		    LISTEN_FDS_START)) < 0) {
@@ -422,7 +486,6 @@ inherit_group(struct listen_socket *ls, const struct inherited *in,
 			return -1;
 		}
 	ls->bound = in->addr;
-	ls->inherited = true;
 	return 0;
 }
 
@@ -480,17 +543,55 @@ set_free(struct listen_set *set)
 	free(set);
 }
 
+/* Why a socket could not be opened, for the log. */
+static void
+log_open_failure(const struct listen_conf *lc, const struct service *svc,
+    const struct net_addr *at, bool reload)
+{
+	char addr[NET_ADDRSTRLEN];
+
+	net_format_addr(at, addr, sizeof addr);
+	if (is_unix(at) && errno == ENOTSOCK)
+		log_errx("%s:%d: service %s: cannot listen on %s: %s exists and "
+		    "is not a socket", lc->file, lc->line, svc->name, addr,
+		    unix_path(at));
+	else if (is_unix(at) && errno == EADDRINUSE)
+		log_errx("%s:%d: service %s: cannot listen on %s: another "
+		    "process is listening there", lc->file, lc->line,
+		    svc->name, addr);
+	else
+		log_err("%s:%d: service %s: cannot listen on %s%s", lc->file,
+		    lc->line, svc->name, addr, errno == EACCES && reload &&
+		    geteuid() != 0 ? " (binding a port below 1024 needs the "
+		    "privileges given up at start: restart vencryptd)" : "");
+}
+
+/* A kept Unix socket takes the mode and owner the new configuration
+ * gives it; a failure is logged and the socket kept as it is. */
+static void
+keep_unix(struct listen_socket *ls, const struct listen_conf *old)
+{
+	const struct listen_conf *lc = ls->lc;
+
+	if (lc->mode == old->mode && lc->uid == old->uid && lc->gid == old->gid)
+		return;
+	if (set_unix_perms(ls) < 0)
+		log_warn("%s:%d: cannot set the mode or owner of %s", lc->file,
+		    lc->line, unix_path(&ls->conf));
+}
+
 struct listen_set *
 listen_set_open(const struct listen_set *old, const struct config *cfg,
     unsigned nworkers)
 {
 	struct listen_set *set;
 	bool *taken = NULL, *fresh = NULL;
-	size_t n = 0, k = 0;
+	size_t n = 0;
 	char addr[NET_ADDRSTRLEN];
 
 	for (size_t i = 0; i < cfg->nservices; i++)
-		n += cfg->services[i].nlisten;
+		for (size_t j = 0; j < cfg->services[i].nlisten; j++)
+			n += cfg->services[i].listen[j].all ? 2 : 1;
 	if ((set = calloc(1, sizeof *set)) == NULL ||
 	    (set->socks = calloc(n ? n : 1, sizeof *set->socks)) == NULL ||
 	    (taken = calloc(old != NULL ? old->n + 1 : 1, sizeof *taken)) == NULL ||
@@ -505,54 +606,76 @@ listen_set_open(const struct listen_set *old, const struct config *cfg,
 		const struct service *svc = &cfg->services[i];
 		for (size_t j = 0; j < svc->nlisten; j++) {
 			const struct listen_conf *lc = &svc->listen[j];
-			struct listen_socket *ls = &set->socks[k], *o;
-			struct inherited *in;
+			struct net_addr at[2];
+			size_t nat = listen_conf_addrs(lc, at);
 
-			if ((ls->fds = malloc(nworkers * sizeof *ls->fds)) == NULL) {
-				log_errx("out of memory");
-				goto fail;
-			}
-			set->n = ++k;
-			ls->svc = svc;
-			ls->conf = lc->addr;
-			if ((o = find_open(old, svc, &lc->addr, taken)) != NULL) {
-				memcpy(ls->fds, o->fds, nworkers * sizeof *ls->fds);
-				ls->bound = o->bound;
-				ls->inherited = o->inherited;
-				continue;
-			}
-			if ((in = inherit_find(&lc->addr)) != NULL) {
-				if (inherit_group(ls, in, nworkers) < 0) {
-					log_err("%s:%d: service %s: cannot use the "
-					    "inherited listener on %s", lc->file,
-					    lc->line, svc->name, lc->text);
-					set->n = k - 1;
+			for (size_t k = 0; k < nat; k++) {
+				struct listen_socket *ls = &set->socks[set->n], *o;
+				struct net_addr bind_at = at[k];
+				struct inherited *in;
+
+				if ((ls->fds = malloc(nworkers * sizeof *ls->fds)) == NULL) {
+					log_errx("out of memory");
 					goto fail;
 				}
-				fresh[k - 1] = true;
+				ls->svc = svc;
+				ls->lc = lc;
+				ls->conf = at[k];
+				if ((o = find_open(old, svc, &at[k], taken)) != NULL) {
+					memcpy(ls->fds, o->fds, nworkers * sizeof *ls->fds);
+					ls->bound = o->bound;
+					ls->inherited = o->inherited;
+					if (is_unix(&at[k]) && !ls->inherited)
+						keep_unix(ls, o->lc);
+					set->n++;
+					continue;
+				}
+				if ((in = inherit_find(&at[k])) != NULL) {
+					if (inherit_group(ls, in, nworkers) < 0) {
+						log_err("%s:%d: service %s: cannot use the "
+						    "inherited listener on %s", lc->file,
+						    lc->line, svc->name, lc->text);
+						free(ls->fds);
+						ls->fds = NULL;
+						goto fail;
+					}
+					fresh[set->n++] = true;
+					net_format_addr(&ls->bound, addr, sizeof addr);
+					log_info("service %s: adopted inherited listener "
+					    "%s (descriptor %d), backend %s", svc->name,
+					    addr, in->fd, svc->backend_text);
+					continue;
+				}
+				if (ninherited > 0)
+					log_info("service %s: no inherited socket for "
+					    "%s: binding it", svc->name, lc->text);
+				/* "*:0": [::] on the port 0.0.0.0 got. */
+				if (k == 1 && any_port(&bind_at))
+					((struct sockaddr_in6 *)&bind_at.ss)->sin6_port =
+					    ((struct sockaddr_in *)&set->socks[set->n - 1].bound.ss)->sin_port;
+				if (open_group(ls, bind_at, nworkers) < 0) {
+					if (k == 1 && (errno == EAFNOSUPPORT ||
+					    errno == EADDRNOTAVAIL)) {
+						log_warn("%s:%d: service %s: no IPv6 "
+						    "for %s: listening on IPv4 only",
+						    lc->file, lc->line, svc->name,
+						    lc->text);
+						free(ls->fds);
+						ls->fds = NULL;
+						continue;
+					}
+					log_open_failure(lc, svc, &bind_at, old != NULL);
+					free(ls->fds);
+					ls->fds = NULL;
+					goto fail;
+				}
+				fresh[set->n++] = true;
 				net_format_addr(&ls->bound, addr, sizeof addr);
-				log_info("service %s: adopted inherited listener %s "
-				    "(descriptor %d), backend %s", svc->name, addr,
-				    in->fd, svc->backend_text);
-				continue;
+				log_info("service %s listening on %s%s%s, backend %s",
+				    svc->name, addr, lc->proxy == PROXY_MODE_NONE ?
+				    "" : ", PROXY ", lc->proxy == PROXY_MODE_NONE ?
+				    "" : proxy_mode_name(lc->proxy), svc->backend_text);
 			}
-			if (ninherited > 0)
-				log_info("service %s: no inherited socket for %s: "
-				    "binding it", svc->name, lc->text);
-			if (open_group(ls, nworkers) < 0) {
-				int err = errno;
-				log_err("%s:%d: service %s: cannot listen on %s%s",
-				    lc->file, lc->line, svc->name, lc->text,
-				    err == EACCES && old != NULL && geteuid() != 0 ?
-				    " (binding a port below 1024 needs the privileges "
-				    "given up at start: restart vencryptd)" : "");
-				set->n = k - 1;
-				goto fail;
-			}
-			fresh[k - 1] = true;
-			net_format_addr(&ls->bound, addr, sizeof addr);
-			log_info("service %s listening on %s, backend %s",
-			    svc->name, addr, svc->backend_text);
 		}
 	}
 	if (old == NULL && inherit_finish(cfg) < 0)
@@ -566,8 +689,6 @@ fail:
 	for (size_t i = 0; set != NULL && i < set->n; i++)
 		if (fresh != NULL && fresh[i])
 			close_group(&set->socks[i], nworkers);
-	if (set != NULL && set->socks != NULL && set->n < n)
-		free(set->socks[set->n].fds);
 	set_free(set);
 	free(taken);
 	free(fresh);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -102,7 +103,8 @@ net_parse_result_str(enum net_parse_result r)
 	switch (r) {
 	case NET_PARSE_OK: return "ok";
 	case NET_PARSE_BAD_FORMAT:
-		return "expected host:port or [v6]:port (or unix:/path for a backend)";
+		return "expected host:port, [v6]:port or unix:/path (or *:port "
+		    "to listen on all addresses)";
 	case NET_PARSE_BAD_HOST: return "host must be a numeric IPv4 or IPv6 address";
 	case NET_PARSE_BAD_PORT: return "port must be a number from 0 to 65535";
 	case NET_PARSE_PATH_TOO_LONG: return "unix socket path too long";
@@ -212,6 +214,39 @@ net_addr_free(const struct net_addr *a)
 	close(fd);
 	errno = err;
 	return ret;
+}
+
+int
+net_unix_clear(const struct net_addr *a)
+{
+	const char *path = ((const struct sockaddr_un *)&a->ss)->sun_path;
+	struct stat st;
+	int fd, r, err;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISSOCK(st.st_mode)) {
+		errno = ENOTSOCK;
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	r = connect(fd, (const struct sockaddr *)&a->ss, a->len);
+	err = errno;
+	close(fd);
+	if (r == 0 || err == EAGAIN || err == EINPROGRESS) {
+		/* Accepting (or with a full backlog): a live listener. */
+		errno = EADDRINUSE;
+		return -1;
+	}
+	if (err != ECONNREFUSED) {
+		errno = err;
+		return -1;
+	}
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -1;
+	return 0;
 }
 
 int

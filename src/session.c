@@ -16,6 +16,7 @@
 #include "config.h"
 #include "dn.h"
 #include "listener.h"
+#include "proxy.h"
 #include "relay.h"
 #include "server.h"
 #include "session.h"
@@ -33,6 +34,7 @@ static void resume_cb(struct ev_loop *loop, ev_idle *w, int revents);
 static void session_settle(struct session *s);
 
 static const char *const state_names[] = {
+	[SESSION_PROXY_HEADER] = "PROXY header",
 	[SESSION_VERSION] = "version",
 	[SESSION_SECURITY] = "security type",
 	[SESSION_VENCRYPT_VERSION] = "VeNCrypt version",
@@ -132,6 +134,7 @@ session_update_watchers(struct session *s)
 	int bev = wants_write(&s->backend) ? EV_WRITE : 0;
 
 	switch (s->state) {
+	case SESSION_PROXY_HEADER:
 	case SESSION_VERSION:
 	case SESSION_SECURITY:
 	case SESSION_VENCRYPT_VERSION:
@@ -408,12 +411,10 @@ session_refuse(struct session *s, const char *client_reason,
 }
 
 void
-session_start(struct server *srv, const struct service *svc, int fd,
-    const struct net_addr *peer)
+session_start(struct server *srv, const struct service *svc,
+    const struct listen_conf *lc, int fd, const struct net_addr *peer)
 {
 	struct session *s;
-	uint8_t msg[RFB_VERSION_LEN];
-	const struct rfb_version ours = { 3, 8 };
 
 	if ((s = calloc(1, sizeof *s)) == NULL ||
 	    (s->hs = calloc(1, sizeof *s->hs)) == NULL) {
@@ -427,6 +428,7 @@ session_start(struct server *srv, const struct service *svc, int fd,
 	s->srv = srv;
 	s->cfg = config_ref(srv->cfg);
 	s->svc = svc;
+	s->lc = lc;
 	s->id = shared_next_id(srv->shared);
 	s->started = ev_now(srv->loop);
 	s->peer_addr = *peer;
@@ -449,9 +451,127 @@ session_start(struct server *srv, const struct service *svc, int fd,
 		net_set_nodelay(fd);
 	session_log(s, LOG_LEVEL_DEBUG, "connection from %s to service %s, "
 	    "worker %u", s->peer, svc->name, srv->index);
+	if (listen_conf_trusts(lc, peer)) {
+		if ((s->hs->proxy = malloc(PROXY_MAX)) == NULL)
+			session_abort(s, "out of memory");
+		else
+			session_enter(s, SESSION_PROXY_HEADER);
+	} else {
+		session_admit(s);
+	}
+	session_settle(s);
+}
+
+void
+session_admit(struct session *s)
+{
+	uint8_t msg[RFB_VERSION_LEN];
+	const struct rfb_version ours = { 3, 8 };
+
 	session_send_client(s, msg, rfb_put_version(msg, sizeof msg, &ours));
 	session_enter(s, SESSION_VERSION);
-	session_settle(s);
+}
+
+/* ---- the PROXY header ---------------------------------------------------- */
+
+/* A header from an address that may not send one, where the RFB version
+ * was expected. */
+static void
+proxy_untrusted(struct session *s)
+{
+	session_log(s, LOG_LEVEL_WARNING, "PROXY header from untrusted address "
+	    "%s%s", s->peer, s->lc->proxy == PROXY_MODE_NONE ?
+	    " (proxy_protocol is off on this listener)" : "");
+	session_abort(s, "PROXY header from an untrusted address");
+}
+
+static void
+proxy_bad(struct session *s, const char *why)
+{
+	session_log(s, LOG_LEVEL_WARNING, "PROXY header from %s: %s", s->peer,
+	    why);
+	session_abort(s, "bad PROXY header: %s", why);
+}
+
+/* The header is in: from now on the client is the address it carries
+ * (a LOCAL or UNKNOWN header, or one relaying a Unix socket client,
+ * leaves the connection's own). */
+static void
+proxy_done(struct session *s, const struct proxy_header *h)
+{
+	char proxy[NET_ADDRSTRLEN];
+
+	memcpy(proxy, s->peer, sizeof proxy);
+	if (!h->local) {
+		s->peer_addr = h->src;
+		net_format_addr(&h->src, s->peer, sizeof s->peer);
+	}
+	session_log(s, LOG_LEVEL_INFO, "PROXY header from %s: client %s%s",
+	    proxy, s->peer, h->local ? " (the header carries no address)" : "");
+	free(s->hs->proxy);
+	s->hs->proxy = NULL;
+	session_admit(s);
+}
+
+/* Read what the header still needs and not a byte more: the client's RFB
+ * bytes behind it stay in the socket.  v2 says its length in its fixed
+ * part; a v1 line is looked at first (MSG_PEEK) and taken up to its LF. */
+static void
+proxy_readable(struct session *s)
+{
+	struct handshake *hs = s->hs;
+	int fd = s->client.fd, want_version;
+	uint8_t *at = hs->proxy + hs->proxylen;
+	struct proxy_header h;
+	enum proxy_result r;
+	size_t want;
+	ssize_t n;
+
+	want_version = s->lc->proxy == PROXY_MODE_V1 ? 1 : 2;
+	(void)proxy_parse(hs->proxy, hs->proxylen, &h);
+	if (want_version == 2) {
+		want = (h.len > PROXY_V2_FIXED ? h.len : PROXY_V2_FIXED) -
+		    hs->proxylen;
+		n = recv(fd, at, want, 0);
+	} else {
+		n = recv(fd, at, PROXY_V1_MAX - hs->proxylen, MSG_PEEK);
+		if (n > 0) {
+			const uint8_t *lf = memchr(at, '\n', (size_t)n);
+			want = lf != NULL ? (size_t)(lf - at) + 1 : (size_t)n;
+			n = recv(fd, at, want, 0);
+		}
+	}
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		session_abort(s, "client error during PROXY header: %s",
+		    strerror(errno));
+		return;
+	}
+	if (n == 0) {
+		if (hs->proxylen == 0) {
+			/* A load balancer's health check: connect, close. */
+			session_log(s, LOG_LEVEL_DEBUG, "%s closed without "
+			    "sending a PROXY header", s->peer);
+			session_abort(s, "closed before the PROXY header");
+		} else {
+			proxy_bad(s, "closed in the middle of it");
+		}
+		return;
+	}
+	hs->proxylen += (size_t)n;
+	r = proxy_parse(hs->proxy, hs->proxylen, &h);
+	if (h.version != 0 && h.version != want_version) {
+		char why[64];
+		snprintf(why, sizeof why, "a v%d header on a listener set to v%d",
+		    h.version, want_version);
+		proxy_bad(s, why);
+		return;
+	}
+	if (r == PROXY_DONE)
+		proxy_done(s, &h);
+	else if (r != PROXY_NEED_MORE)
+		proxy_bad(s, proxy_result_name(r));
 }
 
 /* ---- the clear-text preamble ------------------------------------------ */
@@ -568,13 +688,18 @@ client_readable_clear(struct session *s)
 		return;
 	}
 	hs->len += got;
-	/* A bad version is refused as soon as its prefix is wrong. */
+	/* A bad version is refused as soon as its prefix is wrong, unless
+	 * it may be a PROXY header: that is read on until it is clear. */
 	if (s->state == SESSION_VERSION) {
 		struct rfb_version v;
 		size_t used;
 		if (rfb_parse_version(hs->in, hs->len, &v, &used) ==
 		    RFB_BAD_VERSION) {
-			session_drop(s, "client sent no RFB version");
+			enum proxy_sniff p = proxy_sniff(hs->in, hs->len);
+			if (p == PROXY_SNIFF_YES)
+				proxy_untrusted(s);
+			else if (p == PROXY_SNIFF_NO || hs->len == need)
+				session_drop(s, "client sent no RFB version");
 			return;
 		}
 	}
@@ -1074,6 +1199,10 @@ half_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (revents & EV_WRITE)
 		h->full = 0;
 	switch (s->state) {
+	case SESSION_PROXY_HEADER:
+		if (revents & EV_READ)
+			proxy_readable(s);
+		break;
 	case SESSION_VERSION:
 	case SESSION_SECURITY:
 	case SESSION_VENCRYPT_VERSION:
@@ -1295,7 +1424,11 @@ session_close(struct session *s)
 		s->job = NULL;
 	}
 
-	session_log(s, LOG_LEVEL_INFO, "closed: %s; peer %s, service %s, "
+	/* A load balancer's health check (it sent not a byte of its PROXY
+	 * header) is no session worth an info line every few seconds. */
+	session_log(s, s->hs != NULL && s->hs->proxy != NULL &&
+	    s->hs->proxylen == 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+	    "closed: %s; peer %s, service %s, "
 	    "dn \"%s\", subtype %s%s, client->backend %llu bytes, "
 	    "backend->client %llu bytes, %.3f s",
 	    s->reason[0] ? s->reason : "closed", s->peer, s->svc->name,
@@ -1313,8 +1446,10 @@ session_close(struct session *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	srv->nsessions--;
-	if (s->hs != NULL)
+	if (s->hs != NULL) {
 		explicit_bzero(s->hs->cred, sizeof s->hs->cred);
+		free(s->hs->proxy);
+	}
 	free(s->hs);
 	free(s->dn);
 	free(s->user);

@@ -246,6 +246,8 @@ expect_loaded(void)
 #define NAME "name = \"desktop\";"
 #define LISTEN "listen = [ \"127.0.0.1:5900\" ];"
 #define BACKEND "backend = \"127.0.0.1:5901\";"
+#define LISTEN_TYPE "\"listen\" must be a list of addresses: strings, or " \
+	"groups { address = \"...\"; ... }"
 #define GOOD_SVC SVC(NAME, LISTEN, BACKEND, "")
 #define SVC_WITH(extra) SVC(NAME, LISTEN, BACKEND, extra)
 /* X509Plain with the password file it needs */
@@ -586,6 +588,127 @@ START_TEST(test_port_zero_twice)
 }
 END_TEST
 
+/* Listen entries as groups, with the service's PROXY settings as their
+ * defaults (given after listen, to show the order does not matter). */
+START_TEST(test_listen_groups)
+{
+	static const char text[] =
+	    "services = (\n"
+	    "  { name = \"a\";\n"
+	    "    listen = ( \"127.0.0.1:5900\",\n"
+	    "      { address = \"[::1]:5900\"; proxy_protocol = \"v1\";\n"
+	    "        trusted_proxies = [ \"::1\" ]; },\n"
+	    "      { address = \"unix:/run/vencryptd/a.sock\"; mode = \"0660\";\n"
+	    "        owner = \"root\"; group = \"root\"; },\n"
+	    "      { address = \"*:5901\"; proxy_protocol = \"none\"; } );\n"
+	    "    backend = \"127.0.0.1:5999\";\n"
+	    "    proxy_protocol = \"v2\";\n"
+	    "    trusted_proxies = [ \"10.0.0.0/8\", \"192.0.2.7\" ]; },\n"
+	    "  { name = \"b\"; listen = [ \"unix:/run/vencryptd/b.sock\" ];\n"
+	    "    backend = \"127.0.0.1:5999\"; }\n"
+	    ");\n";
+	const struct service *a, *b;
+	struct net_addr at[2], peer;
+	char buf[NET_ADDRSTRLEN];
+
+	load(text);
+	expect_loaded();
+	a = &cfg->services[0];
+	b = &cfg->services[1];
+	ck_assert_uint_eq(a->nlisten, 4);
+	/* a string: the service's v2 and its ranges */
+	ck_assert_int_eq(a->listen[0].proxy, PROXY_MODE_V2);
+	ck_assert_uint_eq(a->listen[0].ntrusted, 2);
+	ck_assert_int_eq(a->listen[0].mode, -1);
+	ck_assert(a->listen[0].uid == (uid_t)-1 && a->listen[0].gid == (gid_t)-1);
+	ck_assert_int_eq(net_parse_addr("10.9.8.7:1", 0, &peer), NET_PARSE_OK);
+	ck_assert(listen_conf_trusts(&a->listen[0], &peer));
+	ck_assert_int_eq(net_parse_addr("192.0.2.8:1", 0, &peer), NET_PARSE_OK);
+	ck_assert(!listen_conf_trusts(&a->listen[0], &peer));
+	/* its own settings */
+	ck_assert_int_eq(a->listen[1].proxy, PROXY_MODE_V1);
+	ck_assert_uint_eq(a->listen[1].ntrusted, 1);
+	ck_assert_int_eq(a->listen[1].line, line_of(text, "[::1]:5900"));
+	/* unix: mode, owner, group; every peer may send the header */
+	ck_assert_str_eq(a->listen[2].text, "unix:/run/vencryptd/a.sock");
+	ck_assert_int_eq(a->listen[2].addr.ss.ss_family, AF_UNIX);
+	ck_assert_int_eq(a->listen[2].mode, 0660);
+	ck_assert(a->listen[2].uid == 0 && a->listen[2].gid == 0);
+	ck_assert(listen_conf_trusts(&a->listen[2], &a->listen[2].addr));
+	/* *:PORT stands for two addresses, and sends no header */
+	ck_assert(a->listen[3].all);
+	ck_assert_int_eq(a->listen[3].proxy, PROXY_MODE_NONE);
+	ck_assert(!listen_conf_trusts(&a->listen[3], &peer));
+	ck_assert_uint_eq(listen_conf_addrs(&a->listen[3], at), 2);
+	net_format_addr(&at[0], buf, sizeof buf);
+	ck_assert_str_eq(buf, "0.0.0.0:5901");
+	net_format_addr(&at[1], buf, sizeof buf);
+	ck_assert_str_eq(buf, "[::]:5901");
+	/* the default: no PROXY header */
+	ck_assert_int_eq(b->listen[0].proxy, PROXY_MODE_NONE);
+	ck_assert_uint_eq(b->listen[0].ntrusted, 0);
+	ck_assert(!listen_conf_trusts(&b->listen[0], &b->listen[0].addr));
+}
+END_TEST
+
+/* Every listen entry problem, each at its own line. */
+START_TEST(test_listen_group_errors)
+{
+	static const char text[] =
+	    "services = (\n"
+	    "  { name = \"a\";\n"
+	    "    listen = (\n"
+	    "      { address = \"127.0.0.1:5900\"; proxy_protocol = \"v2\"; },\n"
+	    "      { address = \"127.0.0.1:5901\"; mode = \"0660\"; },\n"
+	    "      { address = \"unix:/run/a.sock\"; mode = \"0980\"; },\n"
+	    "      { address = \"unix:/run/b.sock\";\n"
+	    "        owner = \"no-such-user-here\"; },\n"
+	    "      { address = \"unix:/run/c.sock\";\n"
+	    "        group = \"no-such-group-here\"; },\n"
+	    "      { address = \"127.0.0.1:5902\"; proxy_protocol = \"v3\";\n"
+	    "        trusted_proxies = [ \"10.0.0.0/8\" ]; },\n"
+	    "      { address = \"127.0.0.1:5903\"; proxy_protocol = \"v1\";\n"
+	    "        trusted_proxies = [ \"10.0.0.0/33\", \"host\" ]; },\n"
+	    "      { address = \"127.0.0.1:5904\"; port = 1; },\n"
+	    "      { proxy_protocol = \"v1\"; },\n"
+	    "      { address = \"unix:/run/d.sock\"; proxy_protocol = \"v1\";\n"
+	    "        trusted_proxies = [ \"10.0.0.0/8\" ]; },\n"
+	    "      { address = \"*:5905\"; },\n"
+	    "      \"[::]:5905\",\n"
+	    "      \"unix:/run/a.sock\",\n"
+	    "      \"*:99999\" );\n"
+	    "    backend = \"127.0.0.1:5999\"; }\n"
+	    ");\n";
+
+	load(text);
+	expect_error(4, "listen address \"127.0.0.1:5900\" has proxy_protocol "
+	    "\"v2\" but no trusted_proxies: say which addresses may send a "
+	    "PROXY header");
+	expect_error(5, "\"mode\" is only for unix: listeners, not "
+	    "\"127.0.0.1:5901\"");
+	expect_error(6, "\"mode\" must be octal permissions such as \"0660\", "
+	    "not \"0980\"");
+	expect_error(8, "unknown user \"no-such-user-here\"");
+	expect_error(10, "unknown group \"no-such-group-here\"");
+	expect_error(11, "unknown proxy_protocol \"v3\" (valid: none, v1, v2)");
+	expect_error(14, "bad trusted_proxies entry \"10.0.0.0/33\": %s",
+	    cidr_result_str(CIDR_BAD_PREFIX));
+	expect_error(14, "bad trusted_proxies entry \"host\": %s",
+	    cidr_result_str(CIDR_BAD_ADDRESS));
+	expect_error(15, "unknown key \"port\" in a listen entry");
+	expect_error(16, "missing \"address\" in a listen entry");
+	expect_error(18, "trusted_proxies does not apply to unix: listener "
+	    "\"unix:/run/d.sock\": the socket's mode decides who may connect");
+	expect_error(20, "listen address \"[::]:5905\" duplicates \"*:5905\" "
+	    "at line 19");
+	expect_error(21, "listen address \"unix:/run/a.sock\" duplicates "
+	    "\"unix:/run/a.sock\" at line 6");
+	expect_error(22, "bad listen address \"*:99999\": %s",
+	    net_parse_result_str(NET_PARSE_BAD_PORT));
+	ck_assert_msg(errs.n == 14, "expected 14 errors, got:%s", all_errors());
+}
+END_TEST
+
 START_TEST(test_include)
 {
 	char *inc = tmp_path("services.conf"), *main_conf = tmp_path("main.conf");
@@ -904,11 +1027,10 @@ static const struct bad_case bad_cases[] = {
 	{ SVC("name = 5;", LISTEN, BACKEND, ""), "name",
 	    "\"name\" must be a string" },
 	{ SVC(NAME, "listen = \"127.0.0.1:5900\";", BACKEND, ""), "listen",
-	    "\"listen\" must be an array of strings [ ... ]" },
-	{ SVC(NAME, "listen = [ 5900 ];", BACKEND, ""), "listen",
-	    "\"listen\" must be an array of strings [ ... ]" },
+	    LISTEN_TYPE },
+	{ SVC(NAME, "listen = [ 5900 ];", BACKEND, ""), "listen", LISTEN_TYPE },
 	{ SVC(NAME, "listen = ( \"127.0.0.1:5900\", 5 );", BACKEND, ""),
-	    "listen", "\"listen\" must be an array of strings [ ... ]" },
+	    "listen", LISTEN_TYPE },
 	{ SVC(NAME, LISTEN, "backend = 5901;", ""), "backend",
 	    "\"backend\" must be a string" },
 	{ SVC_WITH("subtypes = \"X509None\";"), "subtypes",
@@ -1145,7 +1267,7 @@ START_TEST(test_bad_addresses)
 	    "  { name = \"a\";\n"
 	    "    listen = [ \"localhost:5900\",\n"
 	    "               \"127.0.0.1:65536\",\n"
-	    "               \"unix:/tmp/a.sock\",\n"
+	    "               \"unix:tmp/a.sock\",\n"
 	    "               \"[::1]5900\" ];\n"
 	    "    backend = \"vnc.example.com:5901\"; },\n"
 	    "  { name = \"b\"; listen = [ \"127.0.0.1:5900\" ];\n"
@@ -1157,8 +1279,8 @@ START_TEST(test_bad_addresses)
 	    net_parse_result_str(NET_PARSE_BAD_HOST));
 	expect_error(4, "bad listen address \"127.0.0.1:65536\": %s",
 	    net_parse_result_str(NET_PARSE_BAD_PORT));
-	/* no unix listeners (yet) */
-	expect_error_prefix(5, "bad listen address \"unix:/tmp/a.sock\": ");
+	expect_error(5, "bad listen address \"unix:tmp/a.sock\": %s",
+	    net_parse_result_str(NET_PARSE_BAD_FORMAT));
 	expect_error_prefix(6, "bad listen address \"[::1]5900\": ");
 	expect_error(7, "bad backend address \"vnc.example.com:5901\": %s",
 	    net_parse_result_str(NET_PARSE_BAD_HOST));
@@ -1569,6 +1691,7 @@ config_suite(void)
 	tcase_add_test(tc, test_limit_boundaries);
 	tcase_add_test(tc, test_log_names);
 	tcase_add_test(tc, test_port_zero_twice);
+	tcase_add_test(tc, test_listen_groups);
 	tcase_add_test(tc, test_include);
 	tcase_add_test(tc, test_plain_service);
 	tcase_add_test(tc, test_longest_allowed_user);
@@ -1588,6 +1711,7 @@ config_suite(void)
 	tcase_add_test(tc, test_duplicate_listen_same_service);
 	tcase_add_test(tc, test_duplicate_listen_across_services);
 	tcase_add_test(tc, test_bad_addresses);
+	tcase_add_test(tc, test_listen_group_errors);
 	tcase_add_test(tc, test_bad_dn_patterns);
 	tcase_add_test(tc, test_bad_allowed_users);
 	tcase_add_test(tc, test_bad_priority);

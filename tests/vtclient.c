@@ -16,6 +16,11 @@
  * and again, resetting the connection (SO_LINGER 0) after exactly 0, 1,
  * 2, ... bytes sent, until the next offset would complete it.
  *
+ * --proxy-v1 SRC:PORT, --proxy-v2 SRC:PORT and --proxy-v2-local send a
+ * PROXY protocol header first, as a load balancer would (the destination
+ * it names is 127.0.0.1:5900 or [::1]:5900); --proxy-hex HEX sends those
+ * bytes instead, for malformed headers.
+ *
  * Exit status: 0 when everything asked for succeeded, 1 on a refusal, a
  * mismatch, a close or a timeout, 2 on a usage or internal error.
  */
@@ -23,6 +28,7 @@
 #define _GNU_SOURCE
 #endif
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -72,6 +78,9 @@ static struct {
 	const char *ticket_file;         /* TLS session offered and saved */
 	bool stall;                      /* read nothing after the SecurityResult */
 	bool reset_each_offset;
+	int proxy_version;               /* 0: no PROXY header */
+	const char *proxy_src;           /* NULL: v2 LOCAL */
+	const char *proxy_hex;           /* raw header bytes */
 } opt = {
 	.servername = "localhost",
 	.priority = "NORMAL",
@@ -1063,6 +1072,8 @@ usage(void)
 	    "                [--send N --send-seed S --expect M --expect-seed T]\n"
 	    "                [--echo-check N] [--echo-seed S] [--timeout SEC] [--hold SEC]\n"
 	    "                [--stall] [--reset-each-offset (with --subtype 259|262)]\n"
+	    "                [--proxy-v1 SRC:PORT | --proxy-v2 SRC:PORT | --proxy-v2-local\n"
+	    "                 | --proxy-hex HEX]\n"
 	    "  ADDR: 127.0.0.1:PORT, [::1]:PORT or unix:/path\n");
 	exit(EXIT_INTERNAL);
 }
@@ -1101,6 +1112,10 @@ parse_args(int argc, char **argv)
 		{ "echo-seed", required_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "hold", required_argument, NULL, 'H' },
+		{ "proxy-v1", required_argument, NULL, '1' },
+		{ "proxy-v2", required_argument, NULL, '2' },
+		{ "proxy-v2-local", no_argument, NULL, '3' },
+		{ "proxy-hex", required_argument, NULL, '4' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1197,12 +1212,81 @@ parse_args(int argc, char **argv)
 			if (!tu_parse_seconds(optarg, &opt.hold_ms))
 				usage();
 			break;
+		case '1':
+		case '2':
+			opt.proxy_version = ch - '0';
+			opt.proxy_src = optarg;
+			break;
+		case '3': opt.proxy_version = 2; break;
+		case '4': opt.proxy_hex = optarg; break;
 		default:
 			usage();
 		}
 	}
 	if (optind != argc || opt.connect == NULL || (opt.cert == NULL) != (opt.key == NULL))
 		usage();
+}
+
+/* The PROXY header the options ask for, into out; its length, 0 for none,
+ * -1 for a bad option. */
+static ssize_t
+proxy_header(uint8_t *out, size_t cap)
+{
+	static const uint8_t sig[12] = "\r\n\r\n\0\r\nQUIT\n";
+	struct tu_addr src;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&src.ss;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&src.ss;
+	char host[INET6_ADDRSTRLEN];
+	bool v6;
+	size_t n = 0;
+
+	if (opt.proxy_hex != NULL) {
+		for (const char *p = opt.proxy_hex; p[0] != '\0'; p += 2) {
+			unsigned v;
+			if (p[1] == '\0' || n == cap || sscanf(p, "%2x", &v) != 1)
+				return -1;
+			out[n++] = (uint8_t)v;
+		}
+		return (ssize_t)n;
+	}
+	if (opt.proxy_version == 0)
+		return 0;
+	if (opt.proxy_src == NULL) {            /* v2 LOCAL */
+		memcpy(out, sig, 12);
+		memcpy(out + 12, "\x20\x00\x00\x00", 4);
+		return 16;
+	}
+	if (!tu_parse_addr(opt.proxy_src, &src) || src.ss.ss_family == AF_UNIX)
+		return -1;
+	v6 = src.ss.ss_family == AF_INET6;
+	if (opt.proxy_version == 1) {
+		inet_ntop(src.ss.ss_family, v6 ? (const void *)&s6->sin6_addr :
+		    (const void *)&s4->sin_addr, host, sizeof host);
+		return snprintf((char *)out, cap, "PROXY TCP%c %s %s %u 5900\r\n",
+		    v6 ? '6' : '4', host, v6 ? "::1" : "127.0.0.1",
+		    ntohs(v6 ? s6->sin6_port : s4->sin_port));
+	}
+	memcpy(out, sig, 12);
+	out[12] = 0x21;                         /* v2, PROXY */
+	out[13] = v6 ? 0x21 : 0x11;             /* TCP over IPv6 / IPv4 */
+	out[14] = 0;
+	out[15] = v6 ? 36 : 12;
+	n = 16;
+	if (v6) {
+		memcpy(out + n, &s6->sin6_addr, 16);
+		memcpy(out + n + 16, &in6addr_loopback, 16);
+		memcpy(out + n + 32, &s6->sin6_port, 2);
+		n += 34;
+	} else {
+		const uint32_t lo = htonl(INADDR_LOOPBACK);
+		memcpy(out + n, &s4->sin_addr, 4);
+		memcpy(out + n + 4, &lo, 4);
+		memcpy(out + n + 8, &s4->sin_port, 2);
+		n += 10;
+	}
+	out[n++] = 5900 >> 8;
+	out[n++] = 5900 & 0xff;
+	return (ssize_t)n;
 }
 
 /* Everything from the server's version to the end of the session. */
@@ -1399,6 +1483,8 @@ main(int argc, char **argv)
 	struct chan c = { .fd = -1 };
 	struct tu_addr addr;
 	int rc = EXIT_INTERNAL, ret;
+	uint8_t proxy[512];
+	ssize_t proxy_len;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
@@ -1409,6 +1495,10 @@ main(int argc, char **argv)
 	}
 	start_ms = tu_now_ms();
 	deadline_ms = start_ms + opt.timeout_ms;
+	if ((proxy_len = proxy_header(proxy, sizeof proxy)) < 0) {
+		fprintf(stderr, "vtclient: bad PROXY header option\n");
+		return EXIT_INTERNAL;
+	}
 
 	if (gnutls_certificate_allocate_credentials(&cred) < 0)
 		goto out;
@@ -1441,6 +1531,14 @@ main(int argc, char **argv)
 		say("connect-error: %s", strerror(errno));
 		rc = EXIT_REFUSED;
 		goto out;
+	}
+	if (proxy_len > 0) {
+		if (tu_write_full(c.fd, proxy, (size_t)proxy_len, deadline_ms) != TU_IO_OK) {
+			say("proxy-header-error: %s", strerror(errno));
+			rc = EXIT_REFUSED;
+			goto out;
+		}
+		say("proxy-header-sent %zd", proxy_len);
 	}
 	rc = run(&c, cred, &session);
 	if (rc == 0 && opt.hold_ms > 0)

@@ -109,14 +109,21 @@ backend_contacts() { grep -c '^connect' "$1" || true; }
 
 # ---- the daemon --------------------------------------------------------------
 
+# config_head: the log, tls and limits lines every test config starts with.
+config_head() {
+	cat <<CONF
+log = { level = "debug"; target = "stderr"; };
+tls = { cert_dir = "$PKI"; };
+limits = { max_clients = 64; handshake_timeout = 5; backend_timeout = 2; };
+CONF
+}
+
 # write_config FILE SERVICE-BODY [GLOBAL-EXTRA]: a config with one service
 # "test" listening on 127.0.0.1:0.
 write_config() {
 	local file=$1 body=$2 extra=${3:-}
 	cat >"$file" <<CONF
-log = { level = "debug"; target = "stderr"; };
-tls = { cert_dir = "$PKI"; };
-limits = { max_clients = 64; handshake_timeout = 5; backend_timeout = 2; };
+$(config_head)
 $extra
 services = (
   { name = "test";

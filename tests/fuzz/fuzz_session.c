@@ -34,7 +34,9 @@
  *
  * Input: u8, u8 (the service and the world, see setup()), then
  * operations, one byte each (low nibble: what; high nibble: which
- * client) with their arguments; see run_op().
+ * client) with their arguments; see run_op().  A client comes in on one
+ * of three listeners: plain, or a unix: one reading a PROXY v1 or v2
+ * header first; the preamble operation may send a header before it.
  *
  * Invariants checked:
  *  - the backend is contacted only for a session whose client is
@@ -151,6 +153,8 @@ struct client {
 	bool checked;           /* a password check came back */
 	enum passwd_result pw;
 	char *user;             /* the user name of that check */
+	enum proxy_mode proxy;  /* its listener's */
+	size_t skip;            /* a PROXY header's bytes before its RFB ones */
 };
 
 struct pending_job {
@@ -878,14 +882,17 @@ service_config(unsigned variant)
 	    "limits = { handshake_timeout = 3600; backend_timeout = 3600; };\n"
 	    "services = ( {\n"
 	    "  name = \"fuzz\";\n"
-	    "  listen = [ \"127.0.0.1:0\" ];\n"
+	    "  listen = ( \"127.0.0.1:0\",\n"
+	    "    { address = \"unix:%s.v1\"; proxy_protocol = \"v1\"; },\n"
+	    "    { address = \"unix:%s.v2\"; proxy_protocol = \"v2\"; } );\n"
 	    "  backend = \"unix:%s\";\n"
 	    "  subtypes = [ %s ];\n"
 	    "  client_cert = \"%s\";\n"
 	    "%s%s%s%s%s"
 	    "  allow_unauthenticated = %s;\n"
 	    "} );\n",
-	    H.backend_path, subtypes[variant & 3], modes[mode],
+	    H.backend_path, H.backend_path, H.backend_path,
+	    subtypes[variant & 3], modes[mode],
 	    dn ? "  allowed_dn = [ \"CN=alice,O=Example\", \"" : "",
 	    dn ? dn_patterns[variant >> 7] : "",
 	    dn ? "\" ];\n" : "",
@@ -938,6 +945,7 @@ static void
 new_client(unsigned addr)
 {
 	struct client *cl = &H.clients[H.nclients];
+	const struct listen_conf *lc = &H.srv.cfg->services[0].listen[(addr >> 2) % 3];
 	struct net_addr peer;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&peer.ss;
 	int sv[2];
@@ -958,10 +966,11 @@ new_client(unsigned addr)
 	cl->c.fd = sv[0];
 	cl->c.reading = true;
 	cl->b.fd = -1;
+	cl->proxy = lc->proxy;
 	H.nclients++;
 	/* Counted first, as the listener does. */
 	FUZZ_CHECK(shared_reserve(&H.shared, UINT_MAX), "no room");
-	session_start(&H.srv, &H.srv.cfg->services[0], sv[1], &peer);
+	session_start(&H.srv, &H.srv.cfg->services[0], lc, sv[1], &peer);
 	FUZZ_CHECK(H.srv.nsessions == before + 1, "session not started");
 	cl->id = H.srv.sessions->id;
 	check_all();
@@ -1008,6 +1017,38 @@ queue_filler(struct peer *p, unsigned chunks, bool records)
 	}
 }
 
+/* The header a load balancer sends for the client, in its listener's
+ * version: from 192.0.2.N, or (choice & 0x40) without an address. */
+static void
+queue_proxy_header(struct client *cl, uint8_t choice)
+{
+	static const uint8_t sig[12] = "\r\n\r\n\0\r\nQUIT\n";
+	uint8_t h[64];
+	size_t n;
+
+	if (cl->proxy == PROXY_MODE_V1) {
+		n = choice & 0x40 ? (size_t)snprintf((char *)h, sizeof h,
+		    "PROXY UNKNOWN\r\n") : (size_t)snprintf((char *)h, sizeof h,
+		    "PROXY TCP4 192.0.2.%u 198.51.100.1 %u 5900\r\n",
+		    choice & 0x0f, 40000u + (choice & 0x0f));
+	} else {
+		memcpy(h, sig, sizeof sig);
+		h[12] = choice & 0x40 ? 0x20 : 0x21;
+		h[13] = choice & 0x40 ? 0x00 : 0x11;
+		h[14] = 0;
+		h[15] = choice & 0x40 ? 0 : 12;
+		n = 16;
+		if (!(choice & 0x40)) {
+			const uint8_t a[12] = { 192, 0, 2, choice & 0x0f,
+			    198, 51, 100, 1, 0x9c, 0x40, 0x17, 0x0c };
+			memcpy(h + n, a, sizeof a);
+			n += sizeof a;
+		}
+	}
+	peer_queue(&cl->c, h, n);
+	cl->skip = n;
+}
+
 /* A backend's greeting: version, None offered, and under 3.8 the result. */
 static void
 queue_greeting(struct peer *p, unsigned which)
@@ -1034,7 +1075,8 @@ run_op(struct fuzz_input *in)
 	size_t got;
 
 	switch (op & 0x0f) {
-	case 0:         /* another client, from one of four addresses */
+	case 0:         /* another client, from one of four addresses, on
+			 * one of the three listeners */
 		new_client(op >> 4);
 		break;
 	case 1:         /* client: raw bytes */
@@ -1076,8 +1118,12 @@ run_op(struct fuzz_input *in)
 	case 12:
 		deliver_job();
 		break;
-	case 13: {      /* client: version, VeNCrypt, 0.2 and a subtype */
+	case 13: {      /* client: version, VeNCrypt, 0.2 and a subtype;
+			 * & 0x20: a PROXY header first */
 		uint8_t choice = fuzz_u8(in);
+		if (choice & 0x20 && cl->proxy != PROXY_MODE_NONE &&
+		    cl->c.out.len == 0)
+			queue_proxy_header(cl, choice);
 		memcpy(buf, choice & 0x10 ? "RFB 003.007\n" : "RFB 003.008\n", 12);
 		buf[12] = RFB_SEC_VENCRYPT;
 		buf[13] = 0;
@@ -1173,7 +1219,10 @@ check_streams(const struct client *cl, const struct service *svc)
 {
 	uint8_t expect[32 + 4 * CONFIG_MAX_SUBTYPES], answer[16];
 	struct stream q = { NULL, 0, 0 }, pl = { NULL, 0, 0 };
-	const uint8_t *w = cl->c.out.p, *rb = cl->b.in.p;
+	/* What the client sent after its PROXY header, if any. */
+	const uint8_t *w = cl->c.out.p != NULL ? cl->c.out.p + cl->skip : NULL;
+	const uint8_t *rb = cl->b.in.p;
+	size_t sent = cl->c.sent > cl->skip ? cl->c.sent - cl->skip : 0;
 	size_t elen = 0, k, alen, cred = 0, neg;
 
 	memcpy(expect, "RFB 003.008\n\1\23\0\2\0", 17);
@@ -1185,10 +1234,10 @@ check_streams(const struct client *cl, const struct service *svc)
 	expect[elen++] = 0x16;
 	expect[elen++] = 0x03;
 	if (cl->c.in.len < elen || memcmp(cl->c.in.p, expect, elen) != 0 ||
-	    cl->c.sent < 21 || cl->c.sent < 21 + (size_t)w[20])
+	    sent < 21 || sent < 21 + (size_t)w[20])
 		return;
 	decode_records(cl->c.in.p, cl->c.in.len, elen, true, &q);
-	decode_records(w, cl->c.sent, 21 + (size_t)w[20], false, &pl);
+	decode_records(w, sent, 21 + (size_t)w[20], false, &pl);
 	if (q.len < 4)
 		goto out;
 	FUZZ_CHECK(fuzz_get_u32(q.p) <= 1, "SecurityResult %u", fuzz_get_u32(q.p));
