@@ -4,6 +4,7 @@
 #ifndef VENCRYPTD_SESSION_H
 #define VENCRYPTD_SESSION_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <ev.h>
 #include <gnutls/gnutls.h>
@@ -100,9 +101,14 @@ struct session {
 	char *dn;               /* the client certificate's subject, RFC 4514 */
 	char *user;             /* X509Plain user name, printable, for logs */
 	struct verify_job *job; /* the password check under way */
-	struct net_addr peer_addr;
+	struct net_addr peer_addr;      /* fixed once admitted: the release
+	                                 * goes by it */
 	char peer[NET_ADDRSTRLEN];
 	char reason[160];       /* why the session ended (first reason wins) */
+	bool counted;           /* in the per-address table: released once,
+	                         * at teardown */
+	bool turned_away;       /* refused by a per-address limit before the
+	                         * greeting: its end is logged at debug */
 };
 
 /* Takes ownership of fd, a freshly accepted client, and of the place

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "dn.h"
 #include "listener.h"
+#include "peerlimit.h"
 #include "relay.h"
 #include "server.h"
 #include "session.h"
@@ -407,6 +408,62 @@ session_refuse(struct session *s, const char *client_reason,
 	session_enter(s, SESSION_CLOSING);
 }
 
+/* What the per-address limits count the address as. */
+static const char *
+limit_scope(const struct net_addr *a)
+{
+	uint8_t key[NET_KEY_LEN];
+
+	net_addr_key(a, key);
+	return net_key_is_prefix(key) ? "/64" : "address";
+}
+
+/* The per-address limits, on the session's final address: false when it
+ * is turned away.  Before the greeting, so that a refusal costs nothing
+ * but the accept: the client sees the connection closed, without a byte.
+ * The refusal line is logged at most once per address every
+ * PEERLIMIT_LOG_EVERY seconds, with how many went unlogged. */
+static bool
+session_admit(struct session *s)
+{
+	const struct config *cfg = s->cfg;
+	struct admit_refusal why;
+	char host[NET_ADDRSTRLEN], unlogged[80] = "";
+
+	switch (peerlimit_admit(&s->srv->shared->peerlimit, &s->peer_addr,
+	    cfg->max_clients_per_ip, cfg->connect_rate_per_ip,
+	    ev_now(s->srv->loop), &why)) {
+	case ADMIT_OK:
+		s->counted = true;
+		return true;
+	case ADMIT_UNCOUNTED:
+		return true;
+	case ADMIT_TOO_MANY:
+		snprintf(s->reason, sizeof s->reason, "%u session%s from this "
+		    "%s (max_clients_per_ip %u)", why.sessions,
+		    why.sessions == 1 ? "" : "s", limit_scope(&s->peer_addr),
+		    cfg->max_clients_per_ip);
+		break;
+	case ADMIT_TOO_FAST:
+		snprintf(s->reason, sizeof s->reason, "more than %u new "
+		    "connection%s a minute from this %s (connect_rate_per_ip %u)",
+		    cfg->connect_rate_per_ip,
+		    cfg->connect_rate_per_ip == 1 ? "" : "s",
+		    limit_scope(&s->peer_addr), cfg->connect_rate_per_ip);
+		break;
+	}
+	s->turned_away = true;
+	if (!why.log)
+		return false;
+	if (why.unlogged > 0)
+		snprintf(unlogged, sizeof unlogged, ", and %u more since the "
+		    "last such line", why.unlogged);
+	net_format_host(&s->peer_addr, host, sizeof host);
+	session_log(s, LOG_LEVEL_NOTICE, "client %s: %s: refused%s", host,
+	    s->reason, unlogged);
+	return false;
+}
+
 void
 session_start(struct server *srv, const struct service *svc, int fd,
     const struct net_addr *peer)
@@ -445,10 +502,14 @@ session_start(struct server *srv, const struct service *svc, int fd,
 	srv->sessions = s;
 	srv->nsessions++;
 
-	if (peer->ss.ss_family != AF_UNIX)
-		net_set_nodelay(fd);
 	session_log(s, LOG_LEVEL_DEBUG, "connection from %s to service %s, "
 	    "worker %u", s->peer, svc->name, srv->index);
+	if (!session_admit(s)) {
+		session_close(s);
+		return;
+	}
+	if (peer->ss.ss_family != AF_UNIX)
+		net_set_nodelay(fd);
 	session_send_client(s, msg, rfb_put_version(msg, sizeof msg, &ours));
 	session_enter(s, SESSION_VERSION);
 	session_settle(s);
@@ -1295,7 +1356,13 @@ session_close(struct session *s)
 		s->job = NULL;
 	}
 
-	session_log(s, LOG_LEVEL_INFO, "closed: %s; peer %s, service %s, "
+	if (s->counted) {
+		peerlimit_release(&srv->shared->peerlimit, &s->peer_addr);
+		s->counted = false;
+	}
+
+	session_log(s, s->turned_away ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+	    "closed: %s; peer %s, service %s, "
 	    "dn \"%s\", subtype %s%s, client->backend %llu bytes, "
 	    "backend->client %llu bytes, %.3f s",
 	    s->reason[0] ? s->reason : "closed", s->peer, s->svc->name,

@@ -11,6 +11,8 @@
  * one) for resumption, says whether the server resumed it, and at the end
  * saves the session the server's last ticket gives into FILE.
  *
+ * --bind ADDR connects from that source address.
+ *
  * --stall stops reading once the SecurityResult is in and waits for the
  * server to give up on it. --reset-each-offset runs the handshake again
  * and again, resetting the connection (SO_LINGER 0) after exactly 0, 1,
@@ -68,6 +70,7 @@ static struct {
 	uint64_t send_n, send_seed, expect_n, expect_seed;
 	uint64_t echo_n, echo_seed;
 	int64_t timeout_ms, hold_ms;
+	const char *bind;                /* source address, port 0 for any */
 	const char *resume_file;         /* echo, pause until it exists, echo */
 	const char *ticket_file;         /* TLS session offered and saved */
 	bool stall;                      /* read nothing after the SecurityResult */
@@ -1063,6 +1066,7 @@ usage(void)
 	    "                [--send N --send-seed S --expect M --expect-seed T]\n"
 	    "                [--echo-check N] [--echo-seed S] [--timeout SEC] [--hold SEC]\n"
 	    "                [--stall] [--reset-each-offset (with --subtype 259|262)]\n"
+	    "                [--bind ADDR]\n"
 	    "  ADDR: 127.0.0.1:PORT, [::1]:PORT or unix:/path\n");
 	exit(EXIT_INTERNAL);
 }
@@ -1101,6 +1105,7 @@ parse_args(int argc, char **argv)
 		{ "echo-seed", required_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "hold", required_argument, NULL, 'H' },
+		{ "bind", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1197,6 +1202,7 @@ parse_args(int argc, char **argv)
 			if (!tu_parse_seconds(optarg, &opt.hold_ms))
 				usage();
 			break;
+		case 'B': opt.bind = optarg; break;
 		default:
 			usage();
 		}
@@ -1397,7 +1403,7 @@ main(int argc, char **argv)
 	gnutls_certificate_credentials_t cred = NULL;
 	gnutls_session_t session = NULL;
 	struct chan c = { .fd = -1 };
-	struct tu_addr addr;
+	struct tu_addr addr, from;
 	int rc = EXIT_INTERNAL, ret;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1436,7 +1442,12 @@ main(int argc, char **argv)
 		rc = run_reset_loop(&addr, cred);
 		goto out;
 	}
-	c.fd = tu_connect(&addr, deadline_ms);
+	if (opt.bind != NULL && !tu_parse_addr(opt.bind, &from)) {
+		fprintf(stderr, "vtclient: bad address '%s'\n", opt.bind);
+		goto out;
+	}
+	c.fd = tu_connect_from(&addr, opt.bind != NULL ? &from : NULL,
+	    deadline_ms);
 	if (c.fd < 0) {
 		say("connect-error: %s", strerror(errno));
 		rc = EXIT_REFUSED;
