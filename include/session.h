@@ -109,6 +109,8 @@ struct session {
 	                         * at teardown */
 	bool turned_away;       /* refused by a per-address limit before the
 	                         * greeting: its end is logged at debug */
+	ev_tstamp active;       /* relay: when a byte last moved, as of the
+	                         * latest event (idle_timeout) */
 };
 
 /* Takes ownership of fd, a freshly accepted client, and of the place

@@ -185,24 +185,38 @@ arm_timer(struct session *s, ev_tstamp at)
 	ev_timer_again(loop, &s->timer);
 }
 
-/* In the relay the timer runs only while a side has bytes queued for it,
- * due when the bytes waiting longest will have waited stall_timeout.
- * session_settle() starts it when it is off; timer_cb re-arms it, so no
- * relay event touches it while it runs. */
+/* In the relay the timer is due when the bytes waiting longest (on
+ * either side) will have waited stall_timeout, and, with idle_timeout,
+ * when the session will have moved nothing for that long.  Without
+ * idle_timeout it runs only while bytes are queued: session_settle()
+ * starts it when it is off.  With it, it always runs, due no later than
+ * stall_timeout from now, so bytes queued meanwhile are looked at in time
+ * without any relay event touching the timer.  Closing uses the stall
+ * part alone. */
 static void
-stall_arm(struct session *s)
+relay_arm(struct session *s)
 {
 	const struct half *halves[] = { &s->client, &s->backend };
-	ev_tstamp oldest = 0;
+	const struct config *cfg = s->cfg;
+	ev_tstamp oldest = 0, at = 0, now = ev_now(s->srv->loop);
 
 	for (size_t i = 0; i < 2; i++)
 		if (wants_write(halves[i]) &&
 		    (oldest == 0 || halves[i]->since < oldest))
 			oldest = halves[i]->since;
-	if (oldest == 0)
+	if (oldest != 0)
+		at = oldest + cfg->stall_timeout;
+	if (s->state == SESSION_RELAY && cfg->idle_timeout > 0) {
+		ev_tstamp idle_at = s->active + cfg->idle_timeout;
+		if (idle_at > now + cfg->stall_timeout)
+			idle_at = now + cfg->stall_timeout;
+		if (at == 0 || idle_at < at)
+			at = idle_at;
+	}
+	if (at == 0)
 		ev_timer_stop(s->srv->loop, &s->timer);
 	else
-		arm_timer(s, oldest + s->cfg->stall_timeout);
+		arm_timer(s, at);
 }
 
 /* The side that has taken none of the bytes queued for it for
@@ -220,16 +234,41 @@ stalled_half(struct session *s)
 	return NULL;
 }
 
+/* Whether the relay has moved no byte either way for idle_timeout.  Bytes
+ * queued for a side or held inside GnuTLS are on their way: not idle (a
+ * side that takes none of them is stall_timeout's business). */
+static bool
+idle_over(struct session *s)
+{
+	ev_tstamp now = ev_now(s->srv->loop);
+
+	if (s->cfg->idle_timeout == 0)
+		return false;
+	if (wants_write(&s->client) || wants_write(&s->backend) ||
+	    half_pending(&s->client) > 0 || half_pending(&s->backend) > 0) {
+		s->active = now;
+		return false;
+	}
+	return now - s->active >= s->cfg->idle_timeout;
+}
+
 /* The relay's timer is due: end the session if a side has taken none of
- * the bytes queued for it for stall_timeout, else wait on. */
+ * the bytes queued for it for stall_timeout, or nothing moved for
+ * idle_timeout; else wait on. */
 static void
-stall_check(struct session *s)
+relay_due(struct session *s)
 {
 	const struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	struct half *h = stalled_half(s);
 
+	if (h == NULL && idle_over(s)) {
+		snprintf(s->reason, sizeof s->reason, "idle for %u s",
+		    s->cfg->idle_timeout);
+		session_enter(s, SESSION_CLOSING);
+		return;
+	}
 	if (h == NULL) {
-		stall_arm(s);
+		relay_arm(s);
 		return;
 	}
 	snprintf(s->reason, sizeof s->reason, "%s stalled: took none "
@@ -252,7 +291,7 @@ flush_check(struct session *s)
 	struct half *h = s->hs == NULL ? stalled_half(s) : NULL;
 
 	if (s->hs == NULL && h == NULL) {
-		stall_arm(s);
+		relay_arm(s);
 		return;
 	}
 	if (h != NULL)
@@ -281,13 +320,13 @@ session_enter(struct session *s, enum session_state state)
 		arm_timer(s, deadline);
 		break;
 	case SESSION_RELAY:
-		stall_arm(s);
+		relay_arm(s);
 		break;
 	case SESSION_CLOSING:
 		/* Bounded time to flush what is queued: from the relay, while
 		 * it is being taken (flush_check). */
 		if (s->hs == NULL)
-			stall_arm(s);
+			relay_arm(s);
 		else
 			arm_timer(s, ev_now(s->srv->loop) + cfg->handshake_timeout);
 		break;
@@ -1188,6 +1227,8 @@ half_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		break;
 	case SESSION_RELAY:
+		/* Something moved (or ended): a store, not a timer change. */
+		s->active = ev_now(loop);
 		relay_step(s, h, revents);
 		break;
 	case SESSION_CLOSING:
@@ -1244,7 +1285,7 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		flush_check(s);
 		break;
 	case SESSION_RELAY:
-		stall_check(s);
+		relay_due(s);
 		break;
 	case SESSION_LINGER:
 		if (linger_draining(s)) {
@@ -1292,7 +1333,7 @@ session_settle(struct session *s)
 		return;
 	}
 	if (s->state == SESSION_RELAY && !ev_is_active(&s->timer))
-		stall_arm(s);
+		relay_arm(s);
 	session_update_watchers(s);
 }
 
@@ -1311,6 +1352,7 @@ session_start_relay(struct session *s)
 	s->client.nread = 0;
 	s->backend.nread = hs->len;
 	s->client.since = s->backend.since = ev_now(s->srv->loop);
+	s->active = ev_now(s->srv->loop);
 	free(s->hs);
 	s->hs = NULL;
 	session_enter(s, SESSION_RELAY);
