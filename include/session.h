@@ -141,5 +141,7 @@ void session_enter(struct session *s, enum session_state state);
 void session_update_watchers(struct session *s);
 /* The backend is ready: send SecurityResult OK and start relaying. */
 void session_start_relay(struct session *s);
+/* TCP keepalive on fd as the configuration says (a TCP socket of s). */
+void session_keepalive(const struct session *s, int fd);
 
 #endif

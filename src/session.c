@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -447,6 +448,20 @@ session_refuse(struct session *s, const char *client_reason,
 	session_enter(s, SESSION_CLOSING);
 }
 
+void
+session_keepalive(const struct session *s, int fd)
+{
+	static atomic_flag told = ATOMIC_FLAG_INIT;
+	const struct config *cfg = s->cfg;
+
+	if (cfg->keepalive_idle == 0)
+		return;
+	if (net_set_keepalive(fd, cfg->keepalive_idle, cfg->keepalive_interval,
+	    cfg->keepalive_count) < 0 && !atomic_flag_test_and_set(&told))
+		session_log(s, LOG_LEVEL_DEBUG, "cannot set TCP keepalive: %s "
+		    "(not said again)", strerror(errno));
+}
+
 /* What the per-address limits count the address as. */
 static const char *
 limit_scope(const struct net_addr *a)
@@ -547,8 +562,10 @@ session_start(struct server *srv, const struct service *svc, int fd,
 		session_close(s);
 		return;
 	}
-	if (peer->ss.ss_family != AF_UNIX)
+	if (peer->ss.ss_family != AF_UNIX) {
 		net_set_nodelay(fd);
+		session_keepalive(s, fd);
+	}
 	session_send_client(s, msg, rfb_put_version(msg, sizeof msg, &ours));
 	session_enter(s, SESSION_VERSION);
 	session_settle(s);
