@@ -9,7 +9,7 @@
  * Checks under way count too, so that guesses sent all at once cannot
  * outrun the count: an address may have at most BACKOFF_FREE checks under
  * way and recent failures together (one at a time once it has been
- * blocked).  IPv6 addresses count per /64, the least anyone is given.
+ * blocked).  Addresses count as net_addr_key() says: IPv6 per /64.
  *
  * The table never grows: when it is full, the entry used longest ago
  * makes room, but never one that is blocked or has a check under way; if
@@ -35,8 +35,7 @@
 #define BACKOFF_RETRY 1.0       /* the wait told when checks are under way */
 
 struct backoff_slot {
-	uint8_t key[9];         /* family, then the address (IPv6: its /64);
-	                         * zero: unused */
+	uint8_t key[NET_KEY_LEN];       /* net_addr_key(); zero: unused */
 	double recent[BACKOFF_FREE];    /* the latest failures, a ring */
 	unsigned nrecent;       /* how many of recent[] are set */
 	unsigned next;          /* where the next failure goes */

@@ -127,6 +127,16 @@ struct config {
 	unsigned backend_timeout;   /* seconds, 1..3600, default 5 */
 	unsigned stall_timeout;     /* seconds, 1..3600, default 60: a relay
 	                             * side taking none of its queued bytes */
+	unsigned max_clients_per_ip;    /* sessions at once from one address
+	                                 * (peerlimit.h), 0..1000000, 0: off */
+	unsigned connect_rate_per_ip;   /* new connections a minute from one
+	                                 * address, 0..1000000, 0: off */
+	unsigned idle_timeout;      /* seconds, 0..604800, default 0 (off): a
+	                             * relay moving no byte either way */
+	unsigned keepalive_idle;    /* TCP keepalive: seconds, 0..86400,
+	                             * default 120; 0: no keepalive */
+	unsigned keepalive_interval;/* seconds, 1..3600, default 30 */
+	unsigned keepalive_count;   /* probes, 1..100, default 4 */
 	unsigned workers;           /* event-loop threads, 1..256, default the
 	                             * online CPUs; read at start only */
 	struct service *services;

@@ -7,8 +7,10 @@
 
 #include <sys/socket.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define NET_ADDRSTRLEN 128      /* "[v6]:port" or "unix:/path" */
+#define NET_KEY_LEN 9           /* net_addr_key(): a tag, then 8 bytes */
 
 struct net_addr {
 	struct sockaddr_storage ss;
@@ -30,7 +32,17 @@ enum net_parse_result net_parse_addr(const char *text, int allow_unix,
 const char *net_parse_result_str(enum net_parse_result r);
 /* Formats as the parser accepts it. */
 void net_format_addr(const struct net_addr *a, char *out, size_t cap);
+/* The host alone, without brackets or port: "192.0.2.1", "2001:db8::1",
+ * "unix". */
+void net_format_host(const struct net_addr *a, char *out, size_t cap);
 int net_addr_equal(const struct net_addr *a, const struct net_addr *b);
+/* The client a source address stands for, as a table key, port left out:
+ * an IPv4 address whole (an IPv4-mapped IPv6 one as that IPv4 address),
+ * an IPv6 address by its /64, the least any site is given; every other
+ * family is one key.  Never all zero bytes. */
+void net_addr_key(const struct net_addr *a, uint8_t key[NET_KEY_LEN]);
+/* Whether the key stands for an IPv6 /64 rather than one address. */
+int net_key_is_prefix(const uint8_t key[NET_KEY_LEN]);
 
 /* Non-blocking, close-on-exec, SO_REUSEADDR, IPV6_V6ONLY, and
  * SO_REUSEPORT when reuseport is set; -1 + errno. */
@@ -51,5 +63,10 @@ int net_connect_finish(int fd);
 /* The address a listening socket is bound to (port 0 resolved). */
 int net_local_addr(int fd, struct net_addr *out);
 void net_set_nodelay(int fd);
+/* TCP keepalive: the first probe after idle seconds without traffic, then
+ * one every interval seconds, the connection dropped after count
+ * unanswered; 0, or -1 + errno when an option is refused. */
+int net_set_keepalive(int fd, unsigned idle, unsigned interval,
+    unsigned count);
 
 #endif

@@ -4,6 +4,7 @@
 #ifndef VENCRYPTD_SESSION_H
 #define VENCRYPTD_SESSION_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <ev.h>
 #include <gnutls/gnutls.h>
@@ -107,9 +108,16 @@ struct session {
 	char *dn;               /* the client certificate's subject, RFC 4514 */
 	char *user;             /* X509Plain user name, printable, for logs */
 	struct verify_job *job; /* the password check under way */
-	struct net_addr peer_addr;
+	struct net_addr peer_addr;      /* fixed once admitted: the release
+	                                 * goes by it */
 	char peer[NET_ADDRSTRLEN];
 	char reason[160];       /* why the session ended (first reason wins) */
+	bool counted;           /* in the per-address table: released once,
+	                         * at teardown */
+	bool turned_away;       /* refused by a per-address limit before the
+	                         * greeting: its end is logged at debug */
+	ev_tstamp active;       /* relay: when a byte last moved, as of the
+	                         * latest event (idle_timeout) */
 };
 
 /* Takes ownership of fd, a freshly accepted client on listener lc, and of
@@ -146,5 +154,7 @@ void session_enter(struct session *s, enum session_state state);
 void session_update_watchers(struct session *s);
 /* The backend is ready: send SecurityResult OK and start relaying. */
 void session_start_relay(struct session *s);
+/* TCP keepalive on fd as the configuration says (a TCP socket of s). */
+void session_keepalive(const struct session *s, int fd);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * shared.h - what the workers' event loops share, safe from any thread:
  * session ids, the process-wide session count that max_clients bounds,
- * the failed-login table and the password-check threads.  Nothing here is
+ * the failed-login table, the per-address limits and the password-check
+ * threads.  Nothing here is
  * touched on the relay path.
  */
 #ifndef VENCRYPTD_SHARED_H
@@ -12,6 +13,7 @@
 #include <stdint.h>
 
 #include "backoff.h"
+#include "peerlimit.h"
 #include "verifier.h"
 
 struct server;
@@ -23,6 +25,7 @@ struct shared {
 	atomic_uint nstarved;   /* workers paused out of descriptors (one
 	                         * warning for all of them) */
 	struct backoff backoff;         /* failed logins per address */
+	struct peerlimit peerlimit;     /* sessions and connections per address */
 	struct verifier_pool verifiers; /* password checks */
 	struct server **servers;        /* every worker, to wake paused ones;
 	                                 * set before any of them runs */

@@ -34,6 +34,8 @@ backend_start(struct session *s)
 		backend_failed(s, what);
 		return;
 	}
+	if (s->svc->backend.ss.ss_family != AF_UNIX)
+		session_keepalive(s, fd);
 	s->backend.fd = fd;
 	s->hs->len = 0;
 }

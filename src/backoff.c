@@ -7,30 +7,7 @@
 
 #include "backoff.h"
 
-#define KEY_LEN sizeof ((struct backoff_slot *)0)->key
-
-/* The source address without the port: IPv4 whole, IPv6 by its /64;
- * anything else (Unix-socket peers, unless a PROXY header said who they
- * are) is one key. */
-static void
-make_key(const struct net_addr *a, uint8_t key[KEY_LEN])
-{
-	memset(key, 0, KEY_LEN);
-	switch (a->ss.ss_family) {
-	case AF_INET:
-		key[0] = 4;
-		memcpy(key + 1, &((const struct sockaddr_in *)&a->ss)->sin_addr, 4);
-		break;
-	case AF_INET6:
-		key[0] = 6;
-		memcpy(key + 1, &((const struct sockaddr_in6 *)&a->ss)->sin6_addr,
-		    8);
-		break;
-	default:
-		key[0] = 1;
-		break;
-	}
-}
+#define KEY_LEN NET_KEY_LEN
 
 int
 backoff_init(struct backoff *b, size_t nslots)
@@ -139,7 +116,7 @@ begin_locked(struct backoff *b, const struct net_addr *from, double now,
 	*wait = 0;
 	if (b->nslots == 0)
 		return BACKOFF_GO;
-	make_key(from, key);
+	net_addr_key(from, key);
 	if ((s = slot_for(b, key, now)) == NULL) {
 		*wait = BACKOFF_RETRY;
 		return BACKOFF_FULL;
@@ -164,7 +141,7 @@ end_locked(struct backoff *b, const struct net_addr *from)
 	uint8_t key[KEY_LEN];
 	struct backoff_slot *s;
 
-	make_key(from, key);
+	net_addr_key(from, key);
 	if ((s = find(b, key)) != NULL && s->pending > 0)
 		s->pending--;
 }
@@ -175,7 +152,7 @@ wait_locked(const struct backoff *b, const struct net_addr *from, double now)
 	uint8_t key[KEY_LEN];
 	const struct backoff_slot *s;
 
-	make_key(from, key);
+	net_addr_key(from, key);
 	if ((s = find(b, key)) == NULL || now >= s->until)
 		return 0;
 	return s->until - now;
@@ -190,7 +167,7 @@ failed_locked(struct backoff *b, const struct net_addr *from, double now)
 
 	if (b->nslots == 0)
 		return 0;
-	make_key(from, key);
+	net_addr_key(from, key);
 	if ((s = slot_for(b, key, now)) == NULL)
 		return 0;
 	s->recent[s->next] = now;

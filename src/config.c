@@ -401,8 +401,35 @@ parse_limits(struct loader *ld, const config_setting_t *grp)
 			get_uint(ld, s, 1, 3600, &cfg->backend_timeout);
 		else if (strcmp(name, "stall_timeout") == 0)
 			get_uint(ld, s, 1, 3600, &cfg->stall_timeout);
+		else if (strcmp(name, "max_clients_per_ip") == 0)
+			get_uint(ld, s, 0, 1000000, &cfg->max_clients_per_ip);
+		else if (strcmp(name, "connect_rate_per_ip") == 0)
+			get_uint(ld, s, 0, 1000000, &cfg->connect_rate_per_ip);
+		else if (strcmp(name, "idle_timeout") == 0)
+			get_uint(ld, s, 0, 604800, &cfg->idle_timeout);
 		else
 			unknown_key(ld, s, "in limits");
+	}
+}
+
+static void
+parse_keepalive(struct loader *ld, const config_setting_t *grp)
+{
+	struct config *cfg = ld->cfg;
+	int n = config_setting_length(grp);
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(grp, (unsigned)i);
+		const char *name = config_setting_name(s);
+
+		if (strcmp(name, "idle") == 0)
+			get_uint(ld, s, 0, 86400, &cfg->keepalive_idle);
+		else if (strcmp(name, "interval") == 0)
+			get_uint(ld, s, 1, 3600, &cfg->keepalive_interval);
+		else if (strcmp(name, "count") == 0)
+			get_uint(ld, s, 1, 100, &cfg->keepalive_count);
+		else
+			unknown_key(ld, s, "in keepalive");
 	}
 }
 
@@ -1327,6 +1354,9 @@ parse_root(struct loader *ld, const config_setting_t *root)
 		} else if (strcmp(name, "limits") == 0) {
 			if (is_group(ld, s))
 				parse_limits(ld, s);
+		} else if (strcmp(name, "keepalive") == 0) {
+			if (is_group(ld, s))
+				parse_keepalive(ld, s);
 		} else if (strcmp(name, "workers") == 0) {
 			get_uint(ld, s, 1, CONFIG_MAX_WORKERS, &ld->cfg->workers);
 		} else if (strcmp(name, "user") == 0) {
@@ -1389,6 +1419,9 @@ config_load(const char *path, struct config_errors *errs)
 	cfg->handshake_timeout = 10;
 	cfg->backend_timeout = 5;
 	cfg->stall_timeout = 60;
+	cfg->keepalive_idle = 120;
+	cfg->keepalive_interval = 30;
+	cfg->keepalive_count = 4;
 	cfg->workers = config_default_workers();
 
 	if ((fp = fopen(path, "r")) == NULL) {

@@ -113,6 +113,29 @@ net_parse_result_str(enum net_parse_result r)
 }
 
 void
+net_format_host(const struct net_addr *a, char *out, size_t cap)
+{
+	const void *host;
+
+	switch (a->ss.ss_family) {
+	case AF_INET:
+		host = &((const struct sockaddr_in *)&a->ss)->sin_addr;
+		break;
+	case AF_INET6:
+		host = &((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
+		break;
+	case AF_UNIX:
+		snprintf(out, cap, "unix");
+		return;
+	default:
+		snprintf(out, cap, "?");
+		return;
+	}
+	if (inet_ntop(a->ss.ss_family, host, out, (socklen_t)cap) == NULL)
+		snprintf(out, cap, "?");
+}
+
+void
 net_format_addr(const struct net_addr *a, char *out, size_t cap)
 {
 	char host[INET6_ADDRSTRLEN];
@@ -120,13 +143,13 @@ net_format_addr(const struct net_addr *a, char *out, size_t cap)
 	switch (a->ss.ss_family) {
 	case AF_INET: {
 		const struct sockaddr_in *sin = (const struct sockaddr_in *)&a->ss;
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
+		net_format_host(a, host, sizeof host);
 		snprintf(out, cap, "%s:%u", host, ntohs(sin->sin_port));
 		break;
 	}
 	case AF_INET6: {
 		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&a->ss;
-		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
+		net_format_host(a, host, sizeof host);
 		snprintf(out, cap, "[%s]:%u", host, ntohs(sin6->sin6_port));
 		break;
 	}
@@ -141,6 +164,43 @@ net_format_addr(const struct net_addr *a, char *out, size_t cap)
 	default:
 		snprintf(out, cap, "?");
 	}
+}
+
+#define KEY_V4 4
+#define KEY_V6 6
+#define KEY_OTHER 1
+
+void
+net_addr_key(const struct net_addr *a, uint8_t key[NET_KEY_LEN])
+{
+	memset(key, 0, NET_KEY_LEN);
+	switch (a->ss.ss_family) {
+	case AF_INET:
+		key[0] = KEY_V4;
+		memcpy(key + 1, &((const struct sockaddr_in *)&a->ss)->sin_addr, 4);
+		break;
+	case AF_INET6: {
+		const struct in6_addr *in6 =
+		    &((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(in6)) {
+			key[0] = KEY_V4;
+			memcpy(key + 1, in6->s6_addr + 12, 4);
+		} else {
+			key[0] = KEY_V6;
+			memcpy(key + 1, in6->s6_addr, 8);
+		}
+		break;
+	}
+	default:
+		key[0] = KEY_OTHER;
+		break;
+	}
+}
+
+int
+net_key_is_prefix(const uint8_t key[NET_KEY_LEN])
+{
+	return key[0] == KEY_V6;
 }
 
 int
@@ -298,4 +358,17 @@ net_set_nodelay(int fd)
 {
 	int one = 1;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+int
+net_set_keepalive(int fd, unsigned idle, unsigned interval, unsigned count)
+{
+	int on = 1, i = (int)idle, n = (int)interval, c = (int)count;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &i, sizeof i) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &n, sizeof n) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &c, sizeof c) < 0)
+		return -1;
+	return 0;
 }

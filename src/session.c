@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "config.h"
 #include "dn.h"
 #include "listener.h"
+#include "peerlimit.h"
 #include "proxy.h"
 #include "relay.h"
 #include "server.h"
@@ -187,24 +189,38 @@ arm_timer(struct session *s, ev_tstamp at)
 	ev_timer_again(loop, &s->timer);
 }
 
-/* In the relay the timer runs only while a side has bytes queued for it,
- * due when the bytes waiting longest will have waited stall_timeout.
- * session_settle() starts it when it is off; timer_cb re-arms it, so no
- * relay event touches it while it runs. */
+/* In the relay the timer is due when the bytes waiting longest (on
+ * either side) will have waited stall_timeout, and, with idle_timeout,
+ * when the session will have moved nothing for that long.  Without
+ * idle_timeout it runs only while bytes are queued: session_settle()
+ * starts it when it is off.  With it, it always runs, due no later than
+ * stall_timeout from now, so bytes queued meanwhile are looked at in time
+ * without any relay event touching the timer.  Closing uses the stall
+ * part alone. */
 static void
-stall_arm(struct session *s)
+relay_arm(struct session *s)
 {
 	const struct half *halves[] = { &s->client, &s->backend };
-	ev_tstamp oldest = 0;
+	const struct config *cfg = s->cfg;
+	ev_tstamp oldest = 0, at = 0, now = ev_now(s->srv->loop);
 
 	for (size_t i = 0; i < 2; i++)
 		if (wants_write(halves[i]) &&
 		    (oldest == 0 || halves[i]->since < oldest))
 			oldest = halves[i]->since;
-	if (oldest == 0)
+	if (oldest != 0)
+		at = oldest + cfg->stall_timeout;
+	if (s->state == SESSION_RELAY && cfg->idle_timeout > 0) {
+		ev_tstamp idle_at = s->active + cfg->idle_timeout;
+		if (idle_at > now + cfg->stall_timeout)
+			idle_at = now + cfg->stall_timeout;
+		if (at == 0 || idle_at < at)
+			at = idle_at;
+	}
+	if (at == 0)
 		ev_timer_stop(s->srv->loop, &s->timer);
 	else
-		arm_timer(s, oldest + s->cfg->stall_timeout);
+		arm_timer(s, at);
 }
 
 /* The side that has taken none of the bytes queued for it for
@@ -222,16 +238,41 @@ stalled_half(struct session *s)
 	return NULL;
 }
 
+/* Whether the relay has moved no byte either way for idle_timeout.  Bytes
+ * queued for a side or held inside GnuTLS are on their way: not idle (a
+ * side that takes none of them is stall_timeout's business). */
+static bool
+idle_over(struct session *s)
+{
+	ev_tstamp now = ev_now(s->srv->loop);
+
+	if (s->cfg->idle_timeout == 0)
+		return false;
+	if (wants_write(&s->client) || wants_write(&s->backend) ||
+	    half_pending(&s->client) > 0 || half_pending(&s->backend) > 0) {
+		s->active = now;
+		return false;
+	}
+	return now - s->active >= s->cfg->idle_timeout;
+}
+
 /* The relay's timer is due: end the session if a side has taken none of
- * the bytes queued for it for stall_timeout, else wait on. */
+ * the bytes queued for it for stall_timeout, or nothing moved for
+ * idle_timeout; else wait on. */
 static void
-stall_check(struct session *s)
+relay_due(struct session *s)
 {
 	const struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	struct half *h = stalled_half(s);
 
+	if (h == NULL && idle_over(s)) {
+		snprintf(s->reason, sizeof s->reason, "idle for %u s",
+		    s->cfg->idle_timeout);
+		session_enter(s, SESSION_CLOSING);
+		return;
+	}
 	if (h == NULL) {
-		stall_arm(s);
+		relay_arm(s);
 		return;
 	}
 	snprintf(s->reason, sizeof s->reason, "%s stalled: took none "
@@ -254,7 +295,7 @@ flush_check(struct session *s)
 	struct half *h = s->hs == NULL ? stalled_half(s) : NULL;
 
 	if (s->hs == NULL && h == NULL) {
-		stall_arm(s);
+		relay_arm(s);
 		return;
 	}
 	if (h != NULL)
@@ -283,13 +324,13 @@ session_enter(struct session *s, enum session_state state)
 		arm_timer(s, deadline);
 		break;
 	case SESSION_RELAY:
-		stall_arm(s);
+		relay_arm(s);
 		break;
 	case SESSION_CLOSING:
 		/* Bounded time to flush what is queued: from the relay, while
 		 * it is being taken (flush_check). */
 		if (s->hs == NULL)
-			stall_arm(s);
+			relay_arm(s);
 		else
 			arm_timer(s, ev_now(s->srv->loop) + cfg->handshake_timeout);
 		break;
@@ -411,6 +452,76 @@ session_refuse(struct session *s, const char *client_reason,
 }
 
 void
+session_keepalive(const struct session *s, int fd)
+{
+	static atomic_flag told = ATOMIC_FLAG_INIT;
+	const struct config *cfg = s->cfg;
+
+	if (cfg->keepalive_idle == 0)
+		return;
+	if (net_set_keepalive(fd, cfg->keepalive_idle, cfg->keepalive_interval,
+	    cfg->keepalive_count) < 0 && !atomic_flag_test_and_set(&told))
+		session_log(s, LOG_LEVEL_DEBUG, "cannot set TCP keepalive: %s "
+		    "(not said again)", strerror(errno));
+}
+
+/* What the per-address limits count the address as. */
+static const char *
+limit_scope(const struct net_addr *a)
+{
+	uint8_t key[NET_KEY_LEN];
+
+	net_addr_key(a, key);
+	return net_key_is_prefix(key) ? "/64" : "address";
+}
+
+/* The per-address limits, on the session's final address: false when it
+ * is turned away.  Before the greeting, so that a refusal costs nothing
+ * but the accept: the client sees the connection closed, without a byte.
+ * The refusal line is logged at most once per address every
+ * PEERLIMIT_LOG_EVERY seconds, with how many went unlogged. */
+static bool
+peer_limits_ok(struct session *s)
+{
+	const struct config *cfg = s->cfg;
+	struct admit_refusal why;
+	char host[NET_ADDRSTRLEN], unlogged[80] = "";
+
+	switch (peerlimit_admit(&s->srv->shared->peerlimit, &s->peer_addr,
+	    cfg->max_clients_per_ip, cfg->connect_rate_per_ip,
+	    ev_now(s->srv->loop), &why)) {
+	case ADMIT_OK:
+		s->counted = true;
+		return true;
+	case ADMIT_UNCOUNTED:
+		return true;
+	case ADMIT_TOO_MANY:
+		snprintf(s->reason, sizeof s->reason, "%u session%s from this "
+		    "%s (max_clients_per_ip %u)", why.sessions,
+		    why.sessions == 1 ? "" : "s", limit_scope(&s->peer_addr),
+		    cfg->max_clients_per_ip);
+		break;
+	case ADMIT_TOO_FAST:
+		snprintf(s->reason, sizeof s->reason, "more than %u new "
+		    "connection%s a minute from this %s (connect_rate_per_ip %u)",
+		    cfg->connect_rate_per_ip,
+		    cfg->connect_rate_per_ip == 1 ? "" : "s",
+		    limit_scope(&s->peer_addr), cfg->connect_rate_per_ip);
+		break;
+	}
+	s->turned_away = true;
+	if (!why.log)
+		return false;
+	if (why.unlogged > 0)
+		snprintf(unlogged, sizeof unlogged, ", and %u more since the "
+		    "last such line", why.unlogged);
+	net_format_host(&s->peer_addr, host, sizeof host);
+	session_log(s, LOG_LEVEL_NOTICE, "client %s: %s: refused%s", host,
+	    s->reason, unlogged);
+	return false;
+}
+
+void
 session_start(struct server *srv, const struct service *svc,
     const struct listen_conf *lc, int fd, const struct net_addr *peer)
 {
@@ -447,10 +558,12 @@ session_start(struct server *srv, const struct service *svc,
 	srv->sessions = s;
 	srv->nsessions++;
 
-	if (peer->ss.ss_family != AF_UNIX)
-		net_set_nodelay(fd);
 	session_log(s, LOG_LEVEL_DEBUG, "connection from %s to service %s, "
 	    "worker %u", s->peer, svc->name, srv->index);
+	if (peer->ss.ss_family != AF_UNIX) {
+		net_set_nodelay(fd);
+		session_keepalive(s, fd);
+	}
 	if (listen_conf_trusts(lc, peer)) {
 		if ((s->hs->proxy = malloc(PROXY_MAX)) == NULL)
 			session_abort(s, "out of memory");
@@ -468,6 +581,12 @@ session_admit(struct session *s)
 	uint8_t msg[RFB_VERSION_LEN];
 	const struct rfb_version ours = { 3, 8 };
 
+	if (!peer_limits_ok(s)) {
+		/* Closed before the greeting: not a byte for the client,
+		 * nothing for the backend.  The reason is the limit's. */
+		session_abort(s, "refused by a per-address limit");
+		return;
+	}
 	session_send_client(s, msg, rfb_put_version(msg, sizeof msg, &ours));
 	session_enter(s, SESSION_VERSION);
 }
@@ -1256,6 +1375,8 @@ half_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		break;
 	case SESSION_RELAY:
+		/* Something moved (or ended): a store, not a timer change. */
+		s->active = ev_now(loop);
 		relay_step(s, h, revents);
 		break;
 	case SESSION_CLOSING:
@@ -1312,7 +1433,7 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		flush_check(s);
 		break;
 	case SESSION_RELAY:
-		stall_check(s);
+		relay_due(s);
 		break;
 	case SESSION_LINGER:
 		if (linger_draining(s)) {
@@ -1360,7 +1481,7 @@ session_settle(struct session *s)
 		return;
 	}
 	if (s->state == SESSION_RELAY && !ev_is_active(&s->timer))
-		stall_arm(s);
+		relay_arm(s);
 	session_update_watchers(s);
 }
 
@@ -1379,6 +1500,7 @@ session_start_relay(struct session *s)
 	s->client.nread = 0;
 	s->backend.nread = hs->len;
 	s->client.since = s->backend.since = ev_now(s->srv->loop);
+	s->active = ev_now(s->srv->loop);
 	free(s->hs);
 	s->hs = NULL;
 	session_enter(s, SESSION_RELAY);
@@ -1424,10 +1546,16 @@ session_close(struct session *s)
 		s->job = NULL;
 	}
 
+	if (s->counted) {
+		peerlimit_release(&srv->shared->peerlimit, &s->peer_addr);
+		s->counted = false;
+	}
+
 	/* A load balancer's health check (it sent not a byte of its PROXY
-	 * header) is no session worth an info line every few seconds. */
-	session_log(s, s->hs != NULL && s->hs->proxy != NULL &&
-	    s->hs->proxylen == 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+	 * header) is no session worth an info line every few seconds; a
+	 * connection turned away by a per-address limit had its own line. */
+	session_log(s, s->turned_away || (s->hs != NULL && s->hs->proxy != NULL &&
+	    s->hs->proxylen == 0) ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
 	    "closed: %s; peer %s, service %s, "
 	    "dn \"%s\", subtype %s%s, client->backend %llu bytes, "
 	    "backend->client %llu bytes, %.3f s",

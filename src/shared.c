@@ -15,7 +15,12 @@ shared_init(struct shared *sh)
 	atomic_init(&sh->nstarved, 0);
 	if (backoff_init(&sh->backoff, BACKOFF_SLOTS) < 0)
 		return -1;
+	if (peerlimit_init(&sh->peerlimit, PEERLIMIT_BUCKETS) < 0) {
+		backoff_destroy(&sh->backoff);
+		return -1;
+	}
 	if (verifier_pool_init(&sh->verifiers) < 0) {
+		peerlimit_destroy(&sh->peerlimit);
 		backoff_destroy(&sh->backoff);
 		return -1;
 	}
@@ -26,6 +31,7 @@ void
 shared_destroy(struct shared *sh)
 {
 	verifier_pool_destroy(&sh->verifiers);
+	peerlimit_destroy(&sh->peerlimit);
 	backoff_destroy(&sh->backoff);
 }
 

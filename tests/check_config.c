@@ -394,6 +394,12 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg->handshake_timeout, 10);
 	ck_assert_uint_eq(cfg->backend_timeout, 5);
 	ck_assert_uint_eq(cfg->stall_timeout, 60);
+	ck_assert_uint_eq(cfg->max_clients_per_ip, 0);
+	ck_assert_uint_eq(cfg->connect_rate_per_ip, 0);
+	ck_assert_uint_eq(cfg->idle_timeout, 0);
+	ck_assert_uint_eq(cfg->keepalive_idle, 120);
+	ck_assert_uint_eq(cfg->keepalive_interval, 30);
+	ck_assert_uint_eq(cfg->keepalive_count, 4);
 	/* one worker per online CPU */
 	ck_assert_uint_eq(cfg->workers, config_default_workers());
 	ck_assert_uint_ge(cfg->workers, 1);
@@ -505,6 +511,33 @@ START_TEST(test_limit_boundaries)
 	ck_assert_uint_eq(cfg->handshake_timeout, 3600);
 	ck_assert_uint_eq(cfg->backend_timeout, 3600);
 	ck_assert_uint_eq(cfg->stall_timeout, 3600);
+	teardown();
+	setup();
+
+	load("limits = { max_clients_per_ip = 0; connect_rate_per_ip = 0;\n"
+	    "  idle_timeout = 0; };\n"
+	    "keepalive = { idle = 0; interval = 1; count = 1; };\n" GOOD_SVC);
+	expect_loaded();
+	ck_assert_uint_eq(cfg->max_clients_per_ip, 0);
+	ck_assert_uint_eq(cfg->connect_rate_per_ip, 0);
+	ck_assert_uint_eq(cfg->idle_timeout, 0);
+	ck_assert_uint_eq(cfg->keepalive_idle, 0);
+	ck_assert_uint_eq(cfg->keepalive_interval, 1);
+	ck_assert_uint_eq(cfg->keepalive_count, 1);
+	teardown();
+	setup();
+
+	load("limits = { max_clients_per_ip = 1000000;\n"
+	    "  connect_rate_per_ip = 1000000; idle_timeout = 604800; };\n"
+	    "keepalive = { idle = 86400; interval = 3600; count = 100; };\n"
+	    GOOD_SVC);
+	expect_loaded();
+	ck_assert_uint_eq(cfg->max_clients_per_ip, 1000000);
+	ck_assert_uint_eq(cfg->connect_rate_per_ip, 1000000);
+	ck_assert_uint_eq(cfg->idle_timeout, 604800);
+	ck_assert_uint_eq(cfg->keepalive_idle, 86400);
+	ck_assert_uint_eq(cfg->keepalive_interval, 3600);
+	ck_assert_uint_eq(cfg->keepalive_count, 100);
 	teardown();
 	setup();
 
@@ -1018,6 +1051,17 @@ static const struct bad_case bad_cases[] = {
 	    "backend_timeout", "\"backend_timeout\" must be an integer" },
 	{ "limits = {\n stall_timeout = \"60\";\n};\n" GOOD_SVC,
 	    "stall_timeout", "\"stall_timeout\" must be an integer" },
+	{ "limits = {\n idle_timeout = 1.5;\n};\n" GOOD_SVC,
+	    "idle_timeout", "\"idle_timeout\" must be an integer" },
+	{ "limits = {\n max_clients_per_ip = \"8\";\n};\n" GOOD_SVC,
+	    "max_clients_per_ip", "\"max_clients_per_ip\" must be an integer" },
+	{ "limits = {\n connect_rate_per_ip = false;\n};\n" GOOD_SVC,
+	    "connect_rate_per_ip",
+	    "\"connect_rate_per_ip\" must be an integer" },
+	{ "keepalive = [ 1 ];\n" GOOD_SVC, "keepalive",
+	    "\"keepalive\" must be a group { ... }" },
+	{ "keepalive = {\n idle = \"120\";\n};\n" GOOD_SVC, "idle",
+	    "\"idle\" must be an integer" },
 	{ "services = { name = \"x\"; };\n", "services",
 	    "\"services\" must be a list of groups ( { ... }, ... )" },
 	{ "services = [ \"x\" ];\n", "services",
@@ -1053,6 +1097,8 @@ static const struct bad_case bad_cases[] = {
 	    "unknown key \"cafile\" in tls" },
 	{ "limits = {\n max_client = 5;\n};\n" GOOD_SVC, "max_client",
 	    "unknown key \"max_client\" in limits" },
+	{ "keepalive = {\n probes = 5;\n};\n" GOOD_SVC, "probes",
+	    "unknown key \"probes\" in keepalive" },
 	{ SVC_WITH("port = 5900;"), "port",
 	    "unknown key \"port\" in service \"desktop\"" },
 	{ SVC_WITH("tls = { dir = \"/x\"; };"), "dir",
@@ -1089,6 +1135,34 @@ static const struct bad_case bad_cases[] = {
 	{ "limits = {\n stall_timeout = -5;\n};\n" GOOD_SVC,
 	    "stall_timeout",
 	    "\"stall_timeout\" must be between 1 and 3600, not -5" },
+	{ "limits = {\n max_clients_per_ip = 1000001;\n};\n" GOOD_SVC,
+	    "max_clients_per_ip", "\"max_clients_per_ip\" must be between 0 "
+	    "and 1000000, not 1000001" },
+	{ "limits = {\n max_clients_per_ip = -1;\n};\n" GOOD_SVC,
+	    "max_clients_per_ip", "\"max_clients_per_ip\" must be between 0 "
+	    "and 1000000, not -1" },
+	{ "limits = {\n connect_rate_per_ip = 1000001;\n};\n" GOOD_SVC,
+	    "connect_rate_per_ip", "\"connect_rate_per_ip\" must be between 0 "
+	    "and 1000000, not 1000001" },
+	{ "limits = {\n connect_rate_per_ip = -3;\n};\n" GOOD_SVC,
+	    "connect_rate_per_ip", "\"connect_rate_per_ip\" must be between 0 "
+	    "and 1000000, not -3" },
+	{ "limits = {\n idle_timeout = 604801;\n};\n" GOOD_SVC,
+	    "idle_timeout",
+	    "\"idle_timeout\" must be between 0 and 604800, not 604801" },
+	{ "limits = {\n idle_timeout = -1;\n};\n" GOOD_SVC,
+	    "idle_timeout",
+	    "\"idle_timeout\" must be between 0 and 604800, not -1" },
+	{ "keepalive = {\n idle = 86401;\n};\n" GOOD_SVC, "idle",
+	    "\"idle\" must be between 0 and 86400, not 86401" },
+	{ "keepalive = {\n interval = 0;\n};\n" GOOD_SVC, "interval",
+	    "\"interval\" must be between 1 and 3600, not 0" },
+	{ "keepalive = {\n interval = 3601;\n};\n" GOOD_SVC, "interval",
+	    "\"interval\" must be between 1 and 3600, not 3601" },
+	{ "keepalive = {\n count = 0;\n};\n" GOOD_SVC, "count",
+	    "\"count\" must be between 1 and 100, not 0" },
+	{ "keepalive = {\n count = 101;\n};\n" GOOD_SVC, "count",
+	    "\"count\" must be between 1 and 100, not 101" },
 
 	/* log names */
 	{ "log = {\n level = \"verbose\";\n};\n" GOOD_SVC, "level",

@@ -271,12 +271,21 @@ out:
 int
 tu_connect(const struct tu_addr *addr, int64_t deadline_ms)
 {
+	return tu_connect_from(addr, NULL, deadline_ms);
+}
+
+int
+tu_connect_from(const struct tu_addr *addr, const struct tu_addr *from,
+    int64_t deadline_ms)
+{
 	int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int err = 0;
 	socklen_t elen = sizeof(err);
 
 	if (fd < 0)
 		return -1;
+	if (from != NULL && bind(fd, (const struct sockaddr *)&from->ss, from->len) != 0)
+		goto fail;
 	if (connect(fd, (const struct sockaddr *)&addr->ss, addr->len) == 0)
 		return fd;
 	if (errno != EINPROGRESS && errno != EAGAIN)

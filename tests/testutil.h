@@ -67,6 +67,9 @@ enum tu_io {
  * non-blocking fd, or -1 with errno set (ETIMEDOUT at the deadline).
  */
 int tu_connect(const struct tu_addr *addr, int64_t deadline_ms);
+/* The same from the source address from (port 0: any), when not NULL. */
+int tu_connect_from(const struct tu_addr *addr, const struct tu_addr *from,
+    int64_t deadline_ms);
 
 /* Read exactly n bytes; *got (may be NULL) says how many arrived. */
 enum tu_io tu_read_full(int fd, void *buf, size_t n, int64_t deadline_ms, size_t *got);

@@ -11,6 +11,11 @@
  * one) for resumption, says whether the server resumed it, and at the end
  * saves the session the server's last ticket gives into FILE.
  *
+ * --hold SEC keeps the session open that long once the rest is done,
+ * discarding what arrives; with --tick SEC it sends one byte every SEC
+ * meanwhile (the echo backend returns it).  --bind ADDR connects from
+ * that source address.
+ *
  * --stall stops reading once the SecurityResult is in and waits for the
  * server to give up on it. --reset-each-offset runs the handshake again
  * and again, resetting the connection (SO_LINGER 0) after exactly 0, 1,
@@ -73,7 +78,8 @@ static struct {
 	bool stream;
 	uint64_t send_n, send_seed, expect_n, expect_seed;
 	uint64_t echo_n, echo_seed;
-	int64_t timeout_ms, hold_ms;
+	int64_t timeout_ms, hold_ms, tick_ms;
+	const char *bind;                /* source address, port 0 for any */
 	const char *resume_file;         /* echo, pause until it exists, echo */
 	const char *ticket_file;         /* TLS session offered and saved */
 	bool stall;                      /* read nothing after the SecurityResult */
@@ -636,12 +642,27 @@ tls_fail(gnutls_session_t s, int ret)
 	return EXIT_REFUSED;
 }
 
-/* Keep the session open for --hold, discarding what arrives. */
+/* " ticks=N" with --tick, else nothing. */
+static const char *
+tick_note(unsigned ticks)
+{
+	static char note[32];
+
+	note[0] = '\0';
+	if (opt.tick_ms > 0)
+		snprintf(note, sizeof(note), " ticks=%u", ticks);
+	return note;
+}
+
+/* Keep the session open for --hold, discarding what arrives, and with
+ * --tick sending a byte every tick. */
 static int
 run_hold(struct chan *c)
 {
-	int64_t until = tu_now_ms() + opt.hold_ms;
-	uint8_t buf[4096];
+	int64_t now = tu_now_ms(), until = now + opt.hold_ms;
+	int64_t next_tick = opt.tick_ms > 0 ? now + opt.tick_ms : until;
+	uint8_t buf[4096], tick = 0;
+	unsigned ticks = 0;
 
 	for (;;) {
 		size_t done = 0;
@@ -650,16 +671,23 @@ run_hold(struct chan *c)
 		if (r == CH_OK)
 			continue;
 		if (r == CH_EOF || r == CH_ERROR) {
-			say("closed-by-server during hold after=%.3f",
-			    (double)(tu_now_ms() - start_ms) / 1000.0);
+			say("closed-by-server during hold after=%.3f%s",
+			    (double)(tu_now_ms() - start_ms) / 1000.0,
+			    tick_note(ticks));
 			return EXIT_REFUSED;
 		}
-		if (!chan_wait(c, r, until)) {
-			if (tu_now_ms() >= until)
-				break;
+		if (chan_wait(c, r, next_tick < until ? next_tick : until))
+			continue;
+		if (tu_now_ms() >= until)
+			break;
+		if (tu_now_ms() >= next_tick) {
+			if ((r = chan_write_full(c, &tick, 1)) != CH_OK)
+				return report(c, r, "a tick");
+			ticks++;
+			next_tick += opt.tick_ms;
 		}
 	}
-	say("hold ok");
+	say("hold ok%s", tick_note(ticks));
 	return 0;
 }
 
@@ -1074,6 +1102,7 @@ usage(void)
 	    "                [--stall] [--reset-each-offset (with --subtype 259|262)]\n"
 	    "                [--proxy-v1 SRC:PORT | --proxy-v2 SRC:PORT | --proxy-v2-local\n"
 	    "                 | --proxy-hex HEX]\n"
+	    "                [--tick SEC (with --hold)] [--bind ADDR]\n"
 	    "  ADDR: 127.0.0.1:PORT, [::1]:PORT or unix:/path\n");
 	exit(EXIT_INTERNAL);
 }
@@ -1116,6 +1145,8 @@ parse_args(int argc, char **argv)
 		{ "proxy-v2", required_argument, NULL, '2' },
 		{ "proxy-v2-local", no_argument, NULL, '3' },
 		{ "proxy-hex", required_argument, NULL, '4' },
+		{ "tick", required_argument, NULL, 'i' },
+		{ "bind", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1219,6 +1250,11 @@ parse_args(int argc, char **argv)
 			break;
 		case '3': opt.proxy_version = 2; break;
 		case '4': opt.proxy_hex = optarg; break;
+		case 'i':
+			if (!tu_parse_seconds(optarg, &opt.tick_ms))
+				usage();
+			break;
+		case 'B': opt.bind = optarg; break;
 		default:
 			usage();
 		}
@@ -1481,7 +1517,7 @@ main(int argc, char **argv)
 	gnutls_certificate_credentials_t cred = NULL;
 	gnutls_session_t session = NULL;
 	struct chan c = { .fd = -1 };
-	struct tu_addr addr;
+	struct tu_addr addr, from;
 	int rc = EXIT_INTERNAL, ret;
 	uint8_t proxy[512];
 	ssize_t proxy_len;
@@ -1526,7 +1562,12 @@ main(int argc, char **argv)
 		rc = run_reset_loop(&addr, cred);
 		goto out;
 	}
-	c.fd = tu_connect(&addr, deadline_ms);
+	if (opt.bind != NULL && !tu_parse_addr(opt.bind, &from)) {
+		fprintf(stderr, "vtclient: bad address '%s'\n", opt.bind);
+		goto out;
+	}
+	c.fd = tu_connect_from(&addr, opt.bind != NULL ? &from : NULL,
+	    deadline_ms);
 	if (c.fd < 0) {
 		say("connect-error: %s", strerror(errno));
 		rc = EXIT_REFUSED;

@@ -56,6 +56,29 @@ vencryptd -t -c "$T/several.conf" >"$T/several.out" 2>&1 && fail "several: exit 
 [ "$(grep -c "^$T/several.conf:[0-9]*: " "$T/several.out")" -ge 3 ] ||
 	fail "several: not every error was reported"
 
+# The per-address limits, the idle timeout and TCP keepalive, each out of
+# range on a line of its own: named with that line and its range.
+bad_number() {
+	local name=$1 group=$2 key=$3 value=$4 range=$5 line
+	if [ "$group" = limits ]; then
+		# into the limits group write_config writes
+		write_config "$T/$name.conf" 'backend = "127.0.0.1:5901";'
+		sed -i "s/^limits = { /limits = {\n  $key = $value;\n  /" "$T/$name.conf"
+	else
+		write_config "$T/$name.conf" 'backend = "127.0.0.1:5901";' "$group = {
+  $key = $value;
+};"
+	fi
+	line=$(grep -n "^  $key = " "$T/$name.conf" | cut -d: -f1)
+	check_bad "$name" "^$T/$name.conf:$line: \"$key\" must be between $range, not $value\$"
+}
+bad_number max-per-ip limits max_clients_per_ip 1000001 "0 and 1000000"
+bad_number rate-per-ip limits connect_rate_per_ip -1 "0 and 1000000"
+bad_number idle-timeout limits idle_timeout 604801 "0 and 604800"
+bad_number keepalive-idle keepalive idle 86401 "0 and 86400"
+bad_number keepalive-interval keepalive interval 0 "1 and 3600"
+bad_number keepalive-count keepalive count 101 "1 and 100"
+
 # A syntax error.
 printf 'services = ( { name = "x" \n' >"$T/syntax.conf"
 check_bad syntax "^$T/syntax.conf:[0-9]+: "
