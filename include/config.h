@@ -22,6 +22,7 @@
 
 struct tls_creds;
 struct passwd_db;
+struct service_stats;
 
 struct config_errors {
 	char **lines;           /* "file:line: message" */
@@ -80,6 +81,8 @@ struct service {
 	struct tls_settings tls;
 	struct tls_creds *creds;/* loaded by config_load_credentials() */
 	struct passwd_db *passwd;       /* likewise, when passwd_file is set */
+	struct service_stats *stats;    /* the daemon's counters for this name
+	                                 * (stats_attach), NULL elsewhere */
 };
 
 /* Whether svc offers subtype. */

@@ -1,7 +1,8 @@
 /*
  * daemon.h - the control thread: the worker threads, each with its own
- * event loop, the listening sockets they share out, the signals, and the
- * reload that hands every worker the new configuration.
+ * event loop, the listening sockets they share out, the signals, the
+ * reload that hands every worker the new configuration, and the status
+ * report on SIGUSR1.
  */
 #ifndef VENCRYPTD_DAEMON_H
 #define VENCRYPTD_DAEMON_H
@@ -13,10 +14,12 @@
 #include "config.h"
 #include "server.h"
 #include "shared.h"
+#include "stats.h"
 
 struct daemon;
 struct listen_set;
 struct listener;
+struct status_tally;
 
 /* One worker thread and its loop. */
 struct worker {
@@ -32,6 +35,7 @@ struct worker {
 	struct config *next_cfg;        /* a reference, NULL when none */
 	struct listener *next_listeners;
 	size_t next_n;
+	struct status_tally *tally;     /* count your sessions here */
 };
 
 struct daemon {
@@ -44,11 +48,15 @@ struct daemon {
 	ev_signal sig_term;
 	ev_signal sig_int;
 	ev_signal sig_hup;
+	ev_signal sig_usr1;
 	const char *ports_file; /* rewritten after a reload, when set */
 	int verbose;            /* log levels above the configured one */
 	pthread_mutex_t lock;   /* over the workers' messages and nswapped */
 	pthread_cond_t swapped;
-	unsigned nswapped;      /* workers done with the latest reload */
+	unsigned nswapped;      /* workers done with the latest message
+	                         * (a reload, a status tally) */
+	struct stats stats;     /* per service, across reloads */
+	double started;         /* monotonic seconds, for the uptime */
 };
 
 /* Takes over the caller's reference to cfg; -1 when out of resources. */

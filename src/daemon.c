@@ -3,24 +3,40 @@
  * and the listening sockets, starts one thread per worker, each running
  * its own event loop, and talks to them only through an ev_async and a
  * few fields under one lock: "serve this configuration on these
- * listeners" on a reload, "stop" at the end.  Signals reach this thread
- * alone.
+ * listeners" on a reload, "count your sessions" on SIGUSR1, "stop" at
+ * the end.  Signals reach this thread alone.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon.h"
 #include "listener.h"
 #include "log.h"
+#include "status.h"
 
-static void
-signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+static const char *
+signal_name(int signum)
 {
-	log_notice("%s received: stopping", strsignal(w->signum));
-	ev_break(loop, EVBREAK_ALL);
+	switch (signum) {
+	case SIGTERM: return "SIGTERM";
+	case SIGINT: return "SIGINT";
+	case SIGHUP: return "SIGHUP";
+	case SIGUSR1: return "SIGUSR1";
+	default: return strsignal(signum);
+	}
+}
+
+static double
+monotonic(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 void
@@ -35,6 +51,16 @@ daemon_apply_log(const struct daemon *d)
 
 /* ---- on a worker's thread ----------------------------------------------- */
 
+/* A message from the control thread is done with. */
+static void
+answered(struct daemon *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->nswapped++;
+	pthread_cond_signal(&d->swapped);
+	pthread_mutex_unlock(&d->lock);
+}
+
 static void
 ctl_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
@@ -42,6 +68,7 @@ ctl_cb(struct ev_loop *loop, ev_async *a, int revents)
 	struct daemon *d = w->d;
 	struct config *cfg;
 	struct listener *l;
+	struct status_tally *tally;
 	size_t n;
 	bool stop;
 
@@ -50,15 +77,18 @@ ctl_cb(struct ev_loop *loop, ev_async *a, int revents)
 	cfg = w->next_cfg;
 	l = w->next_listeners;
 	n = w->next_n;
+	tally = w->tally;
 	w->next_cfg = NULL;
 	w->next_listeners = NULL;
+	w->tally = NULL;
 	pthread_mutex_unlock(&d->lock);
 	if (cfg != NULL) {
 		server_swap(&w->srv, cfg, l, n);
-		pthread_mutex_lock(&d->lock);
-		d->nswapped++;
-		pthread_cond_signal(&d->swapped);
-		pthread_mutex_unlock(&d->lock);
+		answered(d);
+	}
+	if (tally != NULL) {
+		status_tally(&w->srv, tally);
+		answered(d);
 	}
 	if (stop) {
 		ev_async_stop(loop, a);
@@ -100,6 +130,47 @@ prepare_all(struct daemon *d, const struct listen_set *set,
 	return true;
 }
 
+/* Leaves every worker the message set(w, arg) writes (under d->lock),
+ * wakes them all and waits until each has acted on it. */
+static void
+ask_workers(struct daemon *d, void (*set)(struct worker *, void *),
+    void *arg)
+{
+	pthread_mutex_lock(&d->lock);
+	d->nswapped = 0;
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct worker *w = &d->workers[i];
+		set(w, arg);
+		ev_async_send(w->loop, &w->ctl);
+	}
+	while (d->nswapped < d->nworkers)
+		pthread_cond_wait(&d->swapped, &d->lock);
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* A reload's message: a configuration and each worker's listeners. */
+struct swap {
+	struct config *cfg;
+	struct listener **ls;
+	size_t n;
+};
+
+static void
+set_swap(struct worker *w, void *arg)
+{
+	const struct swap *sw = arg;
+
+	w->next_cfg = config_ref(sw->cfg);
+	w->next_listeners = sw->ls[w->index];
+	w->next_n = sw->n;
+}
+
+static void
+set_tally(struct worker *w, void *arg)
+{
+	w->tally = (struct status_tally *)arg + w->index;
+}
+
 /* SIGHUP: the whole configuration anew, or (logged) nothing at all. */
 static void
 reload(struct daemon *d)
@@ -123,6 +194,12 @@ reload(struct daemon *d)
 		return;
 	}
 	config_errors_free(&errs);
+	if (stats_attach(&d->stats, cfg) < 0) {
+		config_free(cfg);
+		log_errx("reload failed: out of memory; still serving with the "
+		    "previous configuration");
+		return;
+	}
 	if ((set = listen_set_open(d->set, cfg, d->nworkers)) == NULL) {
 		config_free(cfg);
 		log_errx("reload failed: cannot open a listener; still serving "
@@ -144,18 +221,7 @@ reload(struct daemon *d)
 
 	/* Every worker switches on its own loop; the sockets no longer
 	 * named close once none of them watches them. */
-	pthread_mutex_lock(&d->lock);
-	d->nswapped = 0;
-	for (unsigned i = 0; i < d->nworkers; i++) {
-		struct worker *w = &d->workers[i];
-		w->next_cfg = config_ref(cfg);
-		w->next_listeners = ls[i];
-		w->next_n = set->n;
-		ev_async_send(w->loop, &w->ctl);
-	}
-	while (d->nswapped < d->nworkers)
-		pthread_cond_wait(&d->swapped, &d->lock);
-	pthread_mutex_unlock(&d->lock);
+	ask_workers(d, set_swap, &(struct swap){ cfg, ls, set->n });
 	free(ls);
 	listen_set_retire(d->set, set);
 	d->set = set;
@@ -180,6 +246,40 @@ hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	reload(d);
 }
 
+/* SIGUSR1: every worker counts its sessions; the report is logged. */
+static void
+usr1_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+	struct status_tally *t;
+	unsigned i;
+
+	if ((t = calloc(d->nworkers, sizeof *t)) == NULL) {
+		log_errx("status report: out of memory");
+		return;
+	}
+	for (i = 0; i < d->nworkers; i++)
+		if (status_tally_init(&t[i], d->stats.n) < 0)
+			break;
+	if (i < d->nworkers) {
+		log_errx("status report: out of memory");
+	} else {
+		ask_workers(d, set_tally, t);
+		status_report(&d->stats, d->cfg, t, d->nworkers,
+		    monotonic() - d->started);
+	}
+	for (i = 0; i < d->nworkers; i++)
+		status_tally_free(&t[i]);
+	free(t);
+}
+
+static void
+term_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	log_notice("%s received: stopping", signal_name(w->signum));
+	ev_break(loop, EVBREAK_ALL);
+}
+
 int
 daemon_init(struct daemon *d, struct ev_loop *loop, struct config *cfg)
 {
@@ -187,21 +287,28 @@ daemon_init(struct daemon *d, struct ev_loop *loop, struct config *cfg)
 	d->loop = loop;
 	d->cfg = cfg;
 	d->nworkers = cfg->workers;
+	stats_init(&d->stats);
+	if (stats_attach(&d->stats, cfg) < 0)
+		goto fail_stats;
 	if (shared_init(&d->shared) < 0)
-		return -1;
+		goto fail_stats;
 	if (pthread_mutex_init(&d->lock, NULL) != 0)
 		goto fail_shared;
 	if (pthread_cond_init(&d->swapped, NULL) != 0)
 		goto fail_lock;
-	ev_signal_init(&d->sig_term, signal_cb, SIGTERM);
-	ev_signal_init(&d->sig_int, signal_cb, SIGINT);
+	ev_signal_init(&d->sig_term, term_cb, SIGTERM);
+	ev_signal_init(&d->sig_int, term_cb, SIGINT);
 	ev_signal_init(&d->sig_hup, hup_cb, SIGHUP);
-	d->sig_hup.data = d;
+	ev_signal_init(&d->sig_usr1, usr1_cb, SIGUSR1);
+	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+	d->sig_usr1.data = d;
 	return 0;
 fail_lock:
 	pthread_mutex_destroy(&d->lock);
 fail_shared:
 	shared_destroy(&d->shared);
+fail_stats:
+	stats_destroy(&d->stats);
 	return -1;
 }
 
@@ -215,6 +322,7 @@ daemon_listen(struct daemon *d)
 	ev_signal_start(d->loop, &d->sig_term);
 	ev_signal_start(d->loop, &d->sig_int);
 	ev_signal_start(d->loop, &d->sig_hup);
+	ev_signal_start(d->loop, &d->sig_usr1);
 	if (d->ports_file != NULL &&
 	    listen_set_write_ports_file(d->set, d->ports_file) < 0) {
 		log_err("cannot write ports file %s", d->ports_file);
@@ -257,6 +365,7 @@ daemon_start(struct daemon *d)
 		d->shared.servers[i] = &w->srv;
 	}
 	d->shared.nservers = d->nworkers;
+	d->started = monotonic();
 	if (!prepare_all(d, d->set, ls))
 		goto fail;
 	for (i = 0; i < d->nworkers; i++)
@@ -297,9 +406,25 @@ daemon_run(struct daemon *d)
 void
 daemon_destroy(struct daemon *d)
 {
+	sigset_t ours;
+
+	/* On the way out: a signal now (a second SIGTERM a moment late, a
+	 * status request) must not turn exit status 0 into death by it.
+	 * Blocked first, since stopping a watcher restores the default. */
+	sigemptyset(&ours);
+	sigaddset(&ours, SIGTERM);
+	sigaddset(&ours, SIGINT);
+	sigaddset(&ours, SIGHUP);
+	sigaddset(&ours, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &ours, NULL);
 	ev_signal_stop(d->loop, &d->sig_term);
 	ev_signal_stop(d->loop, &d->sig_int);
 	ev_signal_stop(d->loop, &d->sig_hup);
+	ev_signal_stop(d->loop, &d->sig_usr1);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
 	pthread_mutex_lock(&d->lock);
 	for (unsigned i = 0; d->workers != NULL && i < d->nworkers; i++)
 		d->workers[i].stop = true;
@@ -329,4 +454,5 @@ daemon_destroy(struct daemon *d)
 	pthread_mutex_destroy(&d->lock);
 	config_unref(d->cfg);
 	d->cfg = NULL;
+	stats_destroy(&d->stats);
 }
