@@ -101,6 +101,8 @@ struct config {
 	unsigned backend_timeout;   /* seconds, 1..3600, default 5 */
 	unsigned stall_timeout;     /* seconds, 1..3600, default 60: a relay
 	                             * side taking none of its queued bytes */
+	unsigned shutdown_grace;    /* seconds, 0..86400, default 30: how long
+	                             * live sessions may go on after SIGTERM */
 	unsigned workers;           /* event-loop threads, 1..256, default the
 	                             * online CPUs; read at start only */
 	struct service *services;

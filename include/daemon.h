@@ -1,8 +1,8 @@
 /*
  * daemon.h - the control thread: the worker threads, each with its own
  * event loop, the listening sockets they share out, the signals, the
- * reload that hands every worker the new configuration, and the status
- * report on SIGUSR1.
+ * reload that hands every worker the new configuration, the drain on
+ * SIGTERM and the status report on SIGUSR1.
  */
 #ifndef VENCRYPTD_DAEMON_H
 #define VENCRYPTD_DAEMON_H
@@ -35,6 +35,7 @@ struct worker {
 	struct config *next_cfg;        /* a reference, NULL when none */
 	struct listener *next_listeners;
 	size_t next_n;
+	bool drain;                     /* stop accepting: server_drain() */
 	struct status_tally *tally;     /* count your sessions here */
 };
 
@@ -54,9 +55,13 @@ struct daemon {
 	pthread_mutex_t lock;   /* over the workers' messages and nswapped */
 	pthread_cond_t swapped;
 	unsigned nswapped;      /* workers done with the latest message
-	                         * (a reload, a status tally) */
+	                         * (a reload, the drain, a status tally) */
 	struct stats stats;     /* per service, across reloads */
 	double started;         /* monotonic seconds, for the uptime */
+	bool draining;          /* SIGTERM or SIGINT came: no more accepts,
+	                         * the sessions are given shutdown_grace */
+	ev_timer grace;         /* the end of shutdown_grace */
+	ev_async drained;       /* a worker's last session ended (draining) */
 };
 
 /* Takes over the caller's reference to cfg; -1 when out of resources. */
@@ -68,7 +73,9 @@ void daemon_apply_log(const struct daemon *d);
 int daemon_listen(struct daemon *d);
 /* Starts the worker threads (after any fork); -1 (logged) on failure. */
 int daemon_start(struct daemon *d);
-/* Handles signals until SIGTERM or SIGINT. */
+/* Handles signals until the end: SIGTERM or SIGINT stops accepting, and
+ * returns once every session has ended or limits.shutdown_grace is over,
+ * or on a second SIGTERM or SIGINT; at once with a grace of 0. */
 void daemon_run(struct daemon *d);
 /* Stops every worker (their sessions end "daemon stopping"), joins the
  * threads and closes everything. */

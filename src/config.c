@@ -398,6 +398,8 @@ parse_limits(struct loader *ld, const config_setting_t *grp)
 			get_uint(ld, s, 1, 3600, &cfg->backend_timeout);
 		else if (strcmp(name, "stall_timeout") == 0)
 			get_uint(ld, s, 1, 3600, &cfg->stall_timeout);
+		else if (strcmp(name, "shutdown_grace") == 0)
+			get_uint(ld, s, 0, 86400, &cfg->shutdown_grace);
 		else
 			unknown_key(ld, s, "in limits");
 	}
@@ -1053,6 +1055,7 @@ config_load(const char *path, struct config_errors *errs)
 	cfg->handshake_timeout = 10;
 	cfg->backend_timeout = 5;
 	cfg->stall_timeout = 60;
+	cfg->shutdown_grace = 30;
 	cfg->workers = config_default_workers();
 
 	if ((fp = fopen(path, "r")) == NULL) {

@@ -3,8 +3,15 @@
  * and the listening sockets, starts one thread per worker, each running
  * its own event loop, and talks to them only through an ev_async and a
  * few fields under one lock: "serve this configuration on these
- * listeners" on a reload, "count your sessions" on SIGUSR1, "stop" at
- * the end.  Signals reach this thread alone.
+ * listeners" on a reload, "stop accepting" on SIGTERM, "count your
+ * sessions" on SIGUSR1, "stop" at the end.  Signals reach this thread
+ * alone.
+ *
+ * Stopping: the first SIGTERM or SIGINT closes every listening socket
+ * (once each worker has let go of it) and gives the live sessions
+ * limits.shutdown_grace seconds.  The loop ends when the last of them
+ * ends (its worker wakes this thread), when the grace is over, or on a
+ * second SIGTERM or SIGINT; daemon_destroy() then closes what is left.
  */
 #include <errno.h>
 #include <signal.h>
@@ -39,6 +46,13 @@ monotonic(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Sessions open in every worker. */
+static unsigned
+live_sessions(struct daemon *d)
+{
+	return atomic_load(&d->shared.nsessions);
+}
+
 void
 daemon_apply_log(const struct daemon *d)
 {
@@ -70,20 +84,26 @@ ctl_cb(struct ev_loop *loop, ev_async *a, int revents)
 	struct listener *l;
 	struct status_tally *tally;
 	size_t n;
-	bool stop;
+	bool stop, drain;
 
 	pthread_mutex_lock(&d->lock);
 	stop = w->stop;
 	cfg = w->next_cfg;
 	l = w->next_listeners;
 	n = w->next_n;
+	drain = w->drain;
 	tally = w->tally;
 	w->next_cfg = NULL;
 	w->next_listeners = NULL;
+	w->drain = false;
 	w->tally = NULL;
 	pthread_mutex_unlock(&d->lock);
 	if (cfg != NULL) {
 		server_swap(&w->srv, cfg, l, n);
+		answered(d);
+	}
+	if (drain) {
+		server_drain(&w->srv);
 		answered(d);
 	}
 	if (tally != NULL) {
@@ -166,6 +186,12 @@ set_swap(struct worker *w, void *arg)
 }
 
 static void
+set_drain(struct worker *w, void *arg)
+{
+	w->drain = true;
+}
+
+static void
 set_tally(struct worker *w, void *arg)
 {
 	w->tally = (struct status_tally *)arg + w->index;
@@ -242,6 +268,10 @@ hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct daemon *d = w->data;
 
+	if (d->draining) {
+		log_notice("SIGHUP received: ignored, the daemon is stopping");
+		return;
+	}
 	log_notice("SIGHUP received: reloading %s", d->cfg->path);
 	reload(d);
 }
@@ -273,10 +303,70 @@ usr1_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	free(t);
 }
 
+/* The first SIGTERM or SIGINT: no worker accepts any more, the listening
+ * sockets close (a connection is refused, not queued), and the live
+ * sessions have shutdown_grace seconds to end. */
+static void
+drain(struct daemon *d, int signum)
+{
+	unsigned grace = d->cfg->shutdown_grace, n;
+
+	if (grace == 0) {
+		log_notice("%s received: stopping; closing %u session(s) now "
+		    "(shutdown_grace = 0)", signal_name(signum),
+		    live_sessions(d));
+		ev_break(d->loop, EVBREAK_ALL);
+		return;
+	}
+	d->draining = true;
+	ask_workers(d, set_drain, NULL);
+	listen_set_retire(d->set, NULL);
+	d->set = NULL;
+	/* From here only a worker whose last session ends wakes us. */
+	n = live_sessions(d);
+	log_notice("%s received: stopping; %u session(s) have up to %u s",
+	    signal_name(signum), n, grace);
+	if (n == 0) {
+		ev_break(d->loop, EVBREAK_ALL);
+		return;
+	}
+	ev_timer_set(&d->grace, grace, 0.);
+	ev_timer_start(d->loop, &d->grace);
+}
+
 static void
 term_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
-	log_notice("%s received: stopping", signal_name(w->signum));
+	struct daemon *d = w->data;
+
+	if (!d->draining) {
+		drain(d, w->signum);
+		return;
+	}
+	log_notice("%s received again: closing %u session(s) now",
+	    signal_name(w->signum), live_sessions(d));
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+grace_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	log_notice("shutdown_grace (%u s) is over: closing %u session(s)",
+	    d->cfg->shutdown_grace, live_sessions(d));
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* A draining worker's last session ended: were they the last of all? */
+static void
+drained_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	if (!d->draining || live_sessions(d) > 0)
+		return;
+	log_notice("every session has ended");
 	ev_break(loop, EVBREAK_ALL);
 }
 
@@ -300,8 +390,10 @@ daemon_init(struct daemon *d, struct ev_loop *loop, struct config *cfg)
 	ev_signal_init(&d->sig_int, term_cb, SIGINT);
 	ev_signal_init(&d->sig_hup, hup_cb, SIGHUP);
 	ev_signal_init(&d->sig_usr1, usr1_cb, SIGUSR1);
+	ev_init(&d->grace, grace_cb);
+	ev_async_init(&d->drained, drained_cb);
 	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
-	d->sig_usr1.data = d;
+	d->sig_usr1.data = d->grace.data = d->drained.data = d;
 	return 0;
 fail_lock:
 	pthread_mutex_destroy(&d->lock);
@@ -365,6 +457,9 @@ daemon_start(struct daemon *d)
 		d->shared.servers[i] = &w->srv;
 	}
 	d->shared.nservers = d->nworkers;
+	d->shared.control = d->loop;
+	d->shared.drained = &d->drained;
+	ev_async_start(d->loop, &d->drained);
 	d->started = monotonic();
 	if (!prepare_all(d, d->set, ls))
 		goto fail;
@@ -425,6 +520,8 @@ daemon_destroy(struct daemon *d)
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGUSR1, SIG_IGN);
+	ev_timer_stop(d->loop, &d->grace);
+	ev_async_stop(d->loop, &d->drained);
 	pthread_mutex_lock(&d->lock);
 	for (unsigned i = 0; d->workers != NULL && i < d->nworkers; i++)
 		d->workers[i].stop = true;
