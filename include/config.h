@@ -24,6 +24,7 @@
 
 struct tls_creds;
 struct passwd_db;
+struct service_stats;
 
 struct config_errors {
 	char **lines;           /* "file:line: message" */
@@ -109,6 +110,8 @@ struct service {
 	enum proxy_mode proxy;  /* default for its listeners (none) */
 	struct cidr *trusted;   /* default trusted_proxies of its listeners */
 	size_t ntrusted;
+	struct service_stats *stats;    /* the daemon's counters for this name
+	                                 * (stats_attach), NULL elsewhere */
 };
 
 /* Whether svc offers subtype. */
@@ -137,6 +140,8 @@ struct config {
 	                             * default 120; 0: no keepalive */
 	unsigned keepalive_interval;/* seconds, 1..3600, default 30 */
 	unsigned keepalive_count;   /* probes, 1..100, default 4 */
+	unsigned shutdown_grace;    /* seconds, 0..86400, default 30: how long
+	                             * live sessions may go on after SIGTERM */
 	unsigned workers;           /* event-loop threads, 1..256, default the
 	                             * online CPUs; read at start only */
 	struct service *services;

@@ -78,7 +78,8 @@ void listeners_resume(struct server *srv);
 /* Stop watching and forget the listeners (the set closes the sockets). */
 void listeners_close(struct server *srv);
 /* Called when a session ends: the count goes down, and accepting resumes
- * wherever it was paused. */
+ * wherever it was paused; while draining, the last session of a worker
+ * wakes the control thread instead. */
 void listeners_session_ended(struct server *srv);
 /* On srv's loop, when another worker asked it to look again. */
 void listeners_wake(struct server *srv);

@@ -36,6 +36,8 @@ struct server {
 	struct buf_pool pool;
 	struct verifier verifier;       /* this loop's end of the pool */
 	int stopping;
+	int draining;           /* accepting no more: the daemon ends when
+	                         * the sessions have */
 };
 
 /* Takes over the caller's reference to cfg; -1 when out of resources.
@@ -51,6 +53,9 @@ void server_swap(struct server *srv, struct config *cfg,
  * certificates close to expiry.  At start, after every reload, and by
  * --check-config. */
 void server_warn(const struct config *cfg);
+/* Stop accepting for good and let go of the listeners; the sessions go
+ * on.  When the last one ends, the control thread is woken (shared). */
+void server_drain(struct server *srv);
 /* Stop accepting, close every session, leave the loop. */
 void server_stop(struct server *srv);
 /* On the worker's thread, after its loop has stopped. */

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "net.h"
 #include "rfb.h"
+#include "stats.h"
 
 struct config;
 struct listen_conf;
@@ -42,6 +43,7 @@ enum session_state {
 	                           * peers close too, so nothing we sent is lost
 	                           * to a reset; then teardown */
 };
+#define SESSION_NSTATES (SESSION_LINGER + 1)
 
 /* One side of a session.  Both halves look the same, so the relay is
  * written once: read from a half into its peer's queue, write a half's
@@ -133,6 +135,8 @@ void session_admit(struct session *s);
 /* Stop everything, log the summary, free.  Idempotent through the state. */
 void session_close(struct session *s);
 
+/* "TLS handshake", "relay" and so on, for logs. */
+const char *session_state_name(enum session_state state);
 /* Log with "session N: " in front. */
 void session_log(const struct session *s, enum log_level level,
     const char *fmt, ...) PRINTF_LIKE(3, 4);
@@ -140,12 +144,15 @@ void session_log(const struct session *s, enum log_level level,
 /* Queue bytes for the client (encrypted once TLS is up). */
 void session_send_client(struct session *s, const void *p, size_t n);
 /* Tell the client why it is refused, in the form its state allows, log
- * detail, and close once that is flushed.  The first reason wins. */
-void session_refuse(struct session *s, const char *client_reason,
-    const char *fmt, ...) PRINTF_LIKE(3, 4);
+ * detail, and close once that is flushed.  The first reason wins, and is
+ * the one counted (why: see enum refusal; REFUSAL_BACKEND for a backend
+ * that failed an authorised client). */
+void session_refuse(struct session *s, enum refusal why,
+    const char *client_reason, const char *fmt, ...) PRINTF_LIKE(4, 5);
 /* Refuse without telling the client anything (it is not speaking our
  * protocol, or has run out of time): log, close. */
-void session_drop(struct session *s, const char *fmt, ...) PRINTF_LIKE(2, 3);
+void session_drop(struct session *s, enum refusal why, const char *fmt, ...)
+    PRINTF_LIKE(3, 4);
 /* End without telling the client anything, and without a refusal line. */
 void session_abort(struct session *s, const char *fmt, ...) PRINTF_LIKE(2, 3);
 /* Enter a phase: set the state and arm the timer for it. */

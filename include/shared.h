@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <ev.h>
 
 #include "backoff.h"
 #include "peerlimit.h"
@@ -30,6 +31,9 @@ struct shared {
 	struct server **servers;        /* every worker, to wake paused ones;
 	                                 * set before any of them runs */
 	unsigned nservers;
+	struct ev_loop *control;        /* the control thread's loop, and the */
+	ev_async *drained;              /* wake-up a draining worker sends it
+	                                 * when its last session has ended */
 };
 
 /* 0, or -1 when out of resources. */

@@ -12,14 +12,15 @@
 #include "config.h"
 #include "relay.h"
 #include "server.h"
+#include "stats.h"
 
 #define UNAVAILABLE "backend unavailable"
 
 static void
 backend_failed(struct session *s, const char *what)
 {
-	session_refuse(s, UNAVAILABLE, "backend %s %s", s->svc->backend_text,
-	    what);
+	session_refuse(s, REFUSAL_BACKEND, UNAVAILABLE, "backend %s %s",
+	    s->svc->backend_text, what);
 }
 
 void

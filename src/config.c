@@ -407,6 +407,8 @@ parse_limits(struct loader *ld, const config_setting_t *grp)
 			get_uint(ld, s, 0, 1000000, &cfg->connect_rate_per_ip);
 		else if (strcmp(name, "idle_timeout") == 0)
 			get_uint(ld, s, 0, 604800, &cfg->idle_timeout);
+		else if (strcmp(name, "shutdown_grace") == 0)
+			get_uint(ld, s, 0, 86400, &cfg->shutdown_grace);
 		else
 			unknown_key(ld, s, "in limits");
 	}
@@ -1422,6 +1424,7 @@ config_load(const char *path, struct config_errors *errs)
 	cfg->keepalive_idle = 120;
 	cfg->keepalive_interval = 30;
 	cfg->keepalive_count = 4;
+	cfg->shutdown_grace = 30;
 	cfg->workers = config_default_workers();
 
 	if ((fp = fopen(path, "r")) == NULL) {

@@ -3,26 +3,55 @@
  * and the listening sockets, starts one thread per worker, each running
  * its own event loop, and talks to them only through an ev_async and a
  * few fields under one lock: "serve this configuration on these
- * listeners" on a reload, "stop" at the end.  Signals reach this thread
+ * listeners" on a reload, "stop accepting" on SIGTERM, "count your
+ * sessions" on SIGUSR1, "stop" at the end.  Signals reach this thread
  * alone.
+ *
+ * Stopping: the first SIGTERM or SIGINT closes every listening socket
+ * (once each worker has let go of it) and gives the live sessions
+ * limits.shutdown_grace seconds.  The loop ends when the last of them
+ * ends (its worker wakes this thread), when the grace is over, or on a
+ * second SIGTERM or SIGINT; daemon_destroy() then closes what is left.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon.h"
 #include "listener.h"
 #include "log.h"
 #include "notify.h"
+#include "status.h"
 
-static void
-signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+static const char *
+signal_name(int signum)
 {
-	notify_stopping();
-	log_notice("%s received: stopping", strsignal(w->signum));
-	ev_break(loop, EVBREAK_ALL);
+	switch (signum) {
+	case SIGTERM: return "SIGTERM";
+	case SIGINT: return "SIGINT";
+	case SIGHUP: return "SIGHUP";
+	case SIGUSR1: return "SIGUSR1";
+	default: return strsignal(signum);
+	}
+}
+
+static double
+monotonic(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Sessions open in every worker. */
+static unsigned
+live_sessions(struct daemon *d)
+{
+	return atomic_load(&d->shared.nsessions);
 }
 
 void
@@ -37,6 +66,16 @@ daemon_apply_log(const struct daemon *d)
 
 /* ---- on a worker's thread ----------------------------------------------- */
 
+/* A message from the control thread is done with. */
+static void
+answered(struct daemon *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->nswapped++;
+	pthread_cond_signal(&d->swapped);
+	pthread_mutex_unlock(&d->lock);
+}
+
 static void
 ctl_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
@@ -44,23 +83,33 @@ ctl_cb(struct ev_loop *loop, ev_async *a, int revents)
 	struct daemon *d = w->d;
 	struct config *cfg;
 	struct listener *l;
+	struct status_tally *tally;
 	size_t n;
-	bool stop;
+	bool stop, drain;
 
 	pthread_mutex_lock(&d->lock);
 	stop = w->stop;
 	cfg = w->next_cfg;
 	l = w->next_listeners;
 	n = w->next_n;
+	drain = w->drain;
+	tally = w->tally;
 	w->next_cfg = NULL;
 	w->next_listeners = NULL;
+	w->drain = false;
+	w->tally = NULL;
 	pthread_mutex_unlock(&d->lock);
 	if (cfg != NULL) {
 		server_swap(&w->srv, cfg, l, n);
-		pthread_mutex_lock(&d->lock);
-		d->nswapped++;
-		pthread_cond_signal(&d->swapped);
-		pthread_mutex_unlock(&d->lock);
+		answered(d);
+	}
+	if (drain) {
+		server_drain(&w->srv);
+		answered(d);
+	}
+	if (tally != NULL) {
+		status_tally(&w->srv, tally);
+		answered(d);
 	}
 	if (stop) {
 		ev_async_stop(loop, a);
@@ -129,6 +178,53 @@ note_restart_only(const struct daemon *d, const struct config *cfg)
 		    d->started_pid_file != NULL ? d->started_pid_file : "none");
 }
 
+/* Leaves every worker the message set(w, arg) writes (under d->lock),
+ * wakes them all and waits until each has acted on it. */
+static void
+ask_workers(struct daemon *d, void (*set)(struct worker *, void *),
+    void *arg)
+{
+	pthread_mutex_lock(&d->lock);
+	d->nswapped = 0;
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct worker *w = &d->workers[i];
+		set(w, arg);
+		ev_async_send(w->loop, &w->ctl);
+	}
+	while (d->nswapped < d->nworkers)
+		pthread_cond_wait(&d->swapped, &d->lock);
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* A reload's message: a configuration and each worker's listeners. */
+struct swap {
+	struct config *cfg;
+	struct listener **ls;
+	size_t n;
+};
+
+static void
+set_swap(struct worker *w, void *arg)
+{
+	const struct swap *sw = arg;
+
+	w->next_cfg = config_ref(sw->cfg);
+	w->next_listeners = sw->ls[w->index];
+	w->next_n = sw->n;
+}
+
+static void
+set_drain(struct worker *w, void *arg)
+{
+	w->drain = true;
+}
+
+static void
+set_tally(struct worker *w, void *arg)
+{
+	w->tally = (struct status_tally *)arg + w->index;
+}
+
 /* SIGHUP: the whole configuration anew, or (logged) nothing at all. */
 static void
 reload(struct daemon *d)
@@ -152,6 +248,12 @@ reload(struct daemon *d)
 		return;
 	}
 	config_errors_free(&errs);
+	if (stats_attach(&d->stats, cfg) < 0) {
+		config_free(cfg);
+		log_errx("reload failed: out of memory; still serving with the "
+		    "previous configuration");
+		return;
+	}
 	if ((set = listen_set_open(d->set, cfg, d->nworkers)) == NULL) {
 		config_free(cfg);
 		log_errx("reload failed: cannot open a listener; still serving "
@@ -171,18 +273,7 @@ reload(struct daemon *d)
 
 	/* Every worker switches on its own loop; the sockets no longer
 	 * named close once none of them watches them. */
-	pthread_mutex_lock(&d->lock);
-	d->nswapped = 0;
-	for (unsigned i = 0; i < d->nworkers; i++) {
-		struct worker *w = &d->workers[i];
-		w->next_cfg = config_ref(cfg);
-		w->next_listeners = ls[i];
-		w->next_n = set->n;
-		ev_async_send(w->loop, &w->ctl);
-	}
-	while (d->nswapped < d->nworkers)
-		pthread_cond_wait(&d->swapped, &d->lock);
-	pthread_mutex_unlock(&d->lock);
+	ask_workers(d, set_swap, &(struct swap){ cfg, ls, set->n });
 	free(ls);
 	listen_set_retire(d->set, set);
 	d->set = set;
@@ -203,6 +294,10 @@ hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct daemon *d = w->data;
 
+	if (d->draining) {
+		log_notice("SIGHUP received: ignored, the daemon is stopping");
+		return;
+	}
 	notify_reloading();
 	log_notice("SIGHUP received: reloading %s", d->cfg->path);
 	reload(d);
@@ -225,6 +320,101 @@ free_started(struct daemon *d)
 	free(d->started_pid_file);
 }
 
+/* SIGUSR1: every worker counts its sessions; the report is logged. */
+static void
+usr1_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+	struct status_tally *t;
+	unsigned i;
+
+	if ((t = calloc(d->nworkers, sizeof *t)) == NULL) {
+		log_errx("status report: out of memory");
+		return;
+	}
+	for (i = 0; i < d->nworkers; i++)
+		if (status_tally_init(&t[i], d->stats.n) < 0)
+			break;
+	if (i < d->nworkers) {
+		log_errx("status report: out of memory");
+	} else {
+		ask_workers(d, set_tally, t);
+		status_report(&d->stats, d->cfg, t, d->nworkers,
+		    monotonic() - d->started);
+	}
+	for (i = 0; i < d->nworkers; i++)
+		status_tally_free(&t[i]);
+	free(t);
+}
+
+/* The first SIGTERM or SIGINT: no worker accepts any more, the listening
+ * sockets close (a connection is refused, not queued), and the live
+ * sessions have shutdown_grace seconds to end. */
+static void
+drain(struct daemon *d, int signum)
+{
+	unsigned grace = d->cfg->shutdown_grace, n;
+
+	notify_stopping();
+	if (grace == 0) {
+		log_notice("%s received: stopping; closing %u session(s) now "
+		    "(shutdown_grace = 0)", signal_name(signum),
+		    live_sessions(d));
+		ev_break(d->loop, EVBREAK_ALL);
+		return;
+	}
+	d->draining = true;
+	ask_workers(d, set_drain, NULL);
+	listen_set_retire(d->set, NULL);
+	d->set = NULL;
+	/* From here only a worker whose last session ends wakes us. */
+	n = live_sessions(d);
+	log_notice("%s received: stopping; %u session(s) have up to %u s",
+	    signal_name(signum), n, grace);
+	if (n == 0) {
+		ev_break(d->loop, EVBREAK_ALL);
+		return;
+	}
+	ev_timer_set(&d->grace, grace, 0.);
+	ev_timer_start(d->loop, &d->grace);
+}
+
+static void
+term_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	if (!d->draining) {
+		drain(d, w->signum);
+		return;
+	}
+	log_notice("%s received again: closing %u session(s) now",
+	    signal_name(w->signum), live_sessions(d));
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+grace_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	log_notice("shutdown_grace (%u s) is over: closing %u session(s)",
+	    d->cfg->shutdown_grace, live_sessions(d));
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* A draining worker's last session ended: were they the last of all? */
+static void
+drained_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	if (!d->draining || live_sessions(d) > 0)
+		return;
+	log_notice("every session has ended");
+	ev_break(loop, EVBREAK_ALL);
+}
+
 int
 daemon_init(struct daemon *d, struct ev_loop *loop, struct config *cfg)
 {
@@ -232,26 +422,34 @@ daemon_init(struct daemon *d, struct ev_loop *loop, struct config *cfg)
 	d->loop = loop;
 	d->cfg = cfg;
 	d->nworkers = cfg->workers;
+	stats_init(&d->stats);
 	if (!copy_started(&d->started_user, cfg->user) ||
 	    !copy_started(&d->started_group, cfg->group) ||
 	    !copy_started(&d->started_pid_file, cfg->pid_file))
-		goto fail_started;
+		goto fail_stats;
+	if (stats_attach(&d->stats, cfg) < 0)
+		goto fail_stats;
 	if (shared_init(&d->shared) < 0)
-		goto fail_started;
+		goto fail_stats;
 	if (pthread_mutex_init(&d->lock, NULL) != 0)
 		goto fail_shared;
 	if (pthread_cond_init(&d->swapped, NULL) != 0)
 		goto fail_lock;
-	ev_signal_init(&d->sig_term, signal_cb, SIGTERM);
-	ev_signal_init(&d->sig_int, signal_cb, SIGINT);
+	ev_signal_init(&d->sig_term, term_cb, SIGTERM);
+	ev_signal_init(&d->sig_int, term_cb, SIGINT);
 	ev_signal_init(&d->sig_hup, hup_cb, SIGHUP);
-	d->sig_hup.data = d;
+	ev_signal_init(&d->sig_usr1, usr1_cb, SIGUSR1);
+	ev_init(&d->grace, grace_cb);
+	ev_async_init(&d->drained, drained_cb);
+	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+	d->sig_usr1.data = d->grace.data = d->drained.data = d;
 	return 0;
 fail_lock:
 	pthread_mutex_destroy(&d->lock);
 fail_shared:
 	shared_destroy(&d->shared);
-fail_started:
+fail_stats:
+	stats_destroy(&d->stats);
 	free_started(d);
 	return -1;
 }
@@ -266,6 +464,7 @@ daemon_listen(struct daemon *d)
 	ev_signal_start(d->loop, &d->sig_term);
 	ev_signal_start(d->loop, &d->sig_int);
 	ev_signal_start(d->loop, &d->sig_hup);
+	ev_signal_start(d->loop, &d->sig_usr1);
 	if (d->ports_file != NULL &&
 	    listen_set_write_ports_file(d->set, d->ports_file) < 0) {
 		log_err("cannot write ports file %s", d->ports_file);
@@ -308,6 +507,10 @@ daemon_start(struct daemon *d)
 		d->shared.servers[i] = &w->srv;
 	}
 	d->shared.nservers = d->nworkers;
+	d->shared.control = d->loop;
+	d->shared.drained = &d->drained;
+	ev_async_start(d->loop, &d->drained);
+	d->started = monotonic();
 	if (!prepare_all(d, d->set, ls))
 		goto fail;
 	for (i = 0; i < d->nworkers; i++)
@@ -348,9 +551,27 @@ daemon_run(struct daemon *d)
 void
 daemon_destroy(struct daemon *d)
 {
+	sigset_t ours;
+
+	/* On the way out: a signal now (a second SIGTERM a moment late, a
+	 * status request) must not turn exit status 0 into death by it.
+	 * Blocked first, since stopping a watcher restores the default. */
+	sigemptyset(&ours);
+	sigaddset(&ours, SIGTERM);
+	sigaddset(&ours, SIGINT);
+	sigaddset(&ours, SIGHUP);
+	sigaddset(&ours, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &ours, NULL);
 	ev_signal_stop(d->loop, &d->sig_term);
 	ev_signal_stop(d->loop, &d->sig_int);
 	ev_signal_stop(d->loop, &d->sig_hup);
+	ev_signal_stop(d->loop, &d->sig_usr1);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+	ev_timer_stop(d->loop, &d->grace);
+	ev_async_stop(d->loop, &d->drained);
 	pthread_mutex_lock(&d->lock);
 	for (unsigned i = 0; d->workers != NULL && i < d->nworkers; i++)
 		d->workers[i].stop = true;
@@ -381,4 +602,5 @@ daemon_destroy(struct daemon *d)
 	config_unref(d->cfg);
 	d->cfg = NULL;
 	free_started(d);
+	stats_destroy(&d->stats);
 }

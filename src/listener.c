@@ -60,8 +60,8 @@ at_limit(const struct server *srv)
 static int
 may_accept(const struct server *srv)
 {
-	return !srv->stopping && !ev_is_active(&srv->accept_retry) &&
-	    !at_limit(srv);
+	return !srv->stopping && !srv->draining &&
+	    !ev_is_active(&srv->accept_retry) && !at_limit(srv);
 }
 
 /* Starts the watchers when accepting is allowed; at max_clients, asks to
@@ -80,7 +80,7 @@ resume(struct server *srv)
 			listeners_watch(srv, 1);
 			return true;
 		}
-		if (srv->stopping || !at_limit(srv) ||
+		if (srv->stopping || srv->draining || !at_limit(srv) ||
 		    atomic_load(&srv->paused_full))
 			return false;
 		/* The flag first, then the count again: a session ending
@@ -200,6 +200,12 @@ void
 listeners_session_ended(struct server *srv)
 {
 	slot_released(srv);
+	if (srv->draining) {
+		/* The control thread looks at the shared count. */
+		if (srv->nsessions == 0)
+			ev_async_send(srv->shared->control, srv->shared->drained);
+		return;
+	}
 	if (!srv->accepting)
 		resume_logged(srv);
 }

@@ -91,6 +91,13 @@ server_swap(struct server *srv, struct config *cfg, struct listener *l,
 }
 
 void
+server_drain(struct server *srv)
+{
+	srv->draining = 1;
+	listeners_close(srv);
+}
+
+void
 server_stop(struct server *srv)
 {
 	if (srv->stopping)

@@ -22,6 +22,7 @@
 #include "relay.h"
 #include "server.h"
 #include "session.h"
+#include "stats.h"
 #include "tls.h"
 #include "verifier.h"
 
@@ -53,6 +54,12 @@ static const char *const state_names[] = {
 	[SESSION_CLOSING] = "closing",
 	[SESSION_LINGER] = "linger",
 };
+
+const char *
+session_state_name(enum session_state state)
+{
+	return state_names[state];
+}
 
 /* Bytes the client sends in each clear-text state. */
 static size_t
@@ -395,12 +402,13 @@ log_refused(const struct session *s)
 }
 
 void
-session_drop(struct session *s, const char *fmt, ...)
+session_drop(struct session *s, enum refusal why, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (s->state == SESSION_CLOSING || s->state == SESSION_LINGER)
 		return;
+	stats_refused(s->svc->stats, why);
 	va_start(ap, fmt);
 	set_reason(s, fmt, ap);
 	va_end(ap);
@@ -409,7 +417,7 @@ session_drop(struct session *s, const char *fmt, ...)
 }
 
 void
-session_refuse(struct session *s, const char *client_reason,
+session_refuse(struct session *s, enum refusal why, const char *client_reason,
     const char *fmt, ...)
 {
 	uint8_t msg[16 + RFB_REASON_MAX];
@@ -418,6 +426,7 @@ session_refuse(struct session *s, const char *client_reason,
 
 	if (s->state == SESSION_CLOSING)
 		return;
+	stats_refused(s->svc->stats, why);
 	va_start(ap, fmt);
 	set_reason(s, fmt, ap);
 	va_end(ap);
@@ -564,12 +573,15 @@ session_start(struct server *srv, const struct service *svc,
 		net_set_nodelay(fd);
 		session_keepalive(s, fd);
 	}
+	/* A connection behind a load balancer counts as accepted once its
+	 * header is in (or is bad): its health checks do not. */
 	if (listen_conf_trusts(lc, peer)) {
 		if ((s->hs->proxy = malloc(PROXY_MAX)) == NULL)
 			session_abort(s, "out of memory");
 		else
 			session_enter(s, SESSION_PROXY_HEADER);
 	} else {
+		stats_accepted(svc->stats);
 		session_admit(s);
 	}
 	session_settle(s);
@@ -584,6 +596,7 @@ session_admit(struct session *s)
 	if (!peer_limits_ok(s)) {
 		/* Closed before the greeting: not a byte for the client,
 		 * nothing for the backend.  The reason is the limit's. */
+		stats_refused(s->svc->stats, REFUSAL_LIMIT);
 		session_abort(s, "refused by a per-address limit");
 		return;
 	}
@@ -601,6 +614,7 @@ proxy_untrusted(struct session *s)
 	session_log(s, LOG_LEVEL_WARNING, "PROXY header from untrusted address "
 	    "%s%s", s->peer, s->lc->proxy == PROXY_MODE_NONE ?
 	    " (proxy_protocol is off on this listener)" : "");
+	stats_refused(s->svc->stats, REFUSAL_PROXY);
 	session_abort(s, "PROXY header from an untrusted address");
 }
 
@@ -609,6 +623,8 @@ proxy_bad(struct session *s, const char *why)
 {
 	session_log(s, LOG_LEVEL_WARNING, "PROXY header from %s: %s", s->peer,
 	    why);
+	stats_accepted(s->svc->stats);
+	stats_refused(s->svc->stats, REFUSAL_PROXY);
 	session_abort(s, "bad PROXY header: %s", why);
 }
 
@@ -629,6 +645,7 @@ proxy_done(struct session *s, const struct proxy_header *h)
 	    proxy, s->peer, h->local ? " (the header carries no address)" : "");
 	free(s->hs->proxy);
 	s->hs->proxy = NULL;
+	stats_accepted(s->svc->stats);
 	session_admit(s);
 }
 
@@ -723,12 +740,14 @@ client_message(struct session *s)
 	case SESSION_VERSION:
 		r = rfb_parse_version(hs->in, hs->len, &v, &used);
 		if (r == RFB_OLD_VERSION) {
-			session_refuse(s, "VeNCrypt needs RFB 3.7 or later",
+			session_refuse(s, REFUSAL_PROTOCOL,
+			    "VeNCrypt needs RFB 3.7 or later",
 			    "client speaks RFB 3.3");
 			return;
 		}
 		if (r != RFB_OK) {
-			session_drop(s, "client sent no RFB version");
+			session_drop(s, REFUSAL_PROTOCOL,
+			    "client sent no RFB version");
 			return;
 		}
 		hs->client_version = v;
@@ -738,7 +757,7 @@ client_message(struct session *s)
 	case SESSION_SECURITY:
 		r = rfb_parse_security_choice(hs->in, hs->len, &choice, &used);
 		if (r != RFB_OK) {
-			session_refuse(s, "only VeNCrypt is offered",
+			session_refuse(s, REFUSAL_PROTOCOL, "only VeNCrypt is offered",
 			    "client chose security type %u", choice);
 			return;
 		}
@@ -748,7 +767,8 @@ client_message(struct session *s)
 	case SESSION_VENCRYPT_VERSION:
 		r = vencrypt_parse_version(hs->in, hs->len, &v, &used);
 		if (r != RFB_OK) {
-			session_refuse(s, "", "client asked for VeNCrypt %u.%u",
+			session_refuse(s, REFUSAL_PROTOCOL, "",
+			    "client asked for VeNCrypt %u.%u",
 			    v.major, v.minor);
 			return;
 		}
@@ -762,7 +782,8 @@ client_message(struct session *s)
 		r = vencrypt_parse_subtype(hs->in, hs->len, s->svc->subtypes,
 		    s->svc->nsubtypes, &subtype, &used);
 		if (r != RFB_OK) {
-			session_refuse(s, "", "client chose subtype %u (%s), "
+			session_refuse(s, REFUSAL_PROTOCOL, "",
+			    "client chose subtype %u (%s), "
 			    "which is not offered", subtype,
 			    vencrypt_subtype_name(subtype));
 			return;
@@ -818,7 +839,8 @@ client_readable_clear(struct session *s)
 			if (p == PROXY_SNIFF_YES)
 				proxy_untrusted(s);
 			else if (p == PROXY_SNIFF_NO || hs->len == need)
-				session_drop(s, "client sent no RFB version");
+				session_drop(s, REFUSAL_PROTOCOL,
+				    "client sent no RFB version");
 			return;
 		}
 	}
@@ -834,6 +856,7 @@ authorised(struct session *s)
 {
 	char desc[64], user[LOG_USER_MAX + 16];
 
+	stats_authorised(s->svc->stats);
 	tls_describe(s->tls, desc, sizeof desc);
 	session_log(s, LOG_LEVEL_INFO, "authorised: peer %s, service %s, "
 	    "dn \"%s\", subtype %s%s, %s%s", s->peer, s->svc->name,
@@ -895,18 +918,20 @@ check_certificate(struct session *s)
 		 * unless the service is deliberately open. */
 		if (s->subtype != VENCRYPT_X509PLAIN &&
 		    !svc->allow_unauthenticated) {
-			session_refuse(s, tls_verdict_reason(v), "%s (%s needs "
+			session_refuse(s, REFUSAL_NO_CERT, tls_verdict_reason(v),
+			    "%s (%s needs "
 			    "one here; X509Plain would need a password)",
 			    tls_verdict_reason(v),
 			    vencrypt_subtype_name(s->subtype));
 			return;
 		}
 	} else if (v != TLS_PEER_OK) {
-		session_refuse(s, tls_verdict_reason(v), "%s",
+		session_refuse(s, v == TLS_PEER_NO_CERT ? REFUSAL_NO_CERT :
+		    REFUSAL_CERT, tls_verdict_reason(v), "%s",
 		    tls_verdict_reason(v));
 		return;
 	} else if (!dn_allowed(svc, dn)) {
-		session_refuse(s, "not authorised",
+		session_refuse(s, REFUSAL_DN, "not authorised",
 		    "not authorised: the dn matches no allowed_dn");
 		return;
 	}
@@ -953,16 +978,18 @@ submit_credentials(struct session *s, const struct vencrypt_plain *p)
 	case BACKOFF_GO:
 		break;
 	case BACKOFF_BLOCKED:
-		session_refuse(s, "too many failed logins; try again later",
+		session_refuse(s, REFUSAL_BLOCKED,
+		    "too many failed logins; try again later",
 		    "too many failed logins from this address: blocked for "
 		    "%.0f s more", wait + 0.5);
 		return;
 	case BACKOFF_BUSY:
-		session_refuse(s, "too many logins at once; try again later",
+		session_refuse(s, REFUSAL_BLOCKED,
+		    "too many logins at once; try again later",
 		    "too many password checks under way from this address");
 		return;
 	case BACKOFF_FULL:
-		session_refuse(s, "server busy; try again later",
+		session_refuse(s, REFUSAL_BUSY, "server busy; try again later",
 		    "the failed-login table is full of blocked addresses");
 		return;
 	}
@@ -980,7 +1007,7 @@ submit_credentials(struct session *s, const struct vencrypt_plain *p)
 		backoff_end(&srv->shared->backoff, &s->peer_addr);
 		verify_job_free(s->job);
 		s->job = NULL;
-		session_refuse(s, "server busy; try again later",
+		session_refuse(s, REFUSAL_BUSY, "server busy; try again later",
 		    "too many password checks waiting");
 		return;
 	}
@@ -1025,11 +1052,13 @@ read_credentials(struct session *s)
 		hs->credlen += got;
 	}
 	if (r == RFB_TOO_LONG)
-		session_refuse(s, "user name or password too long",
+		session_refuse(s, REFUSAL_PROTOCOL,
+		    "user name or password too long",
 		    "credentials refused: a length is over %d bytes",
 		    VENCRYPT_PLAIN_MAX);
 	else if (r == RFB_BAD_VALUE)
-		session_refuse(s, "user name or password contains a NUL byte",
+		session_refuse(s, REFUSAL_PROTOCOL,
+		    "user name or password contains a NUL byte",
 		    "credentials refused: a NUL byte inside the user name or "
 		    "password");
 	else
@@ -1061,7 +1090,8 @@ password_checked(struct verify_job *job)
 	    ev_now(srv->loop)) > 0) {
 		/* Blocked while this check ran: not even a right password. */
 		backoff_end(&srv->shared->backoff, &s->peer_addr);
-		session_refuse(s, "too many failed logins; try again later",
+		session_refuse(s, REFUSAL_BLOCKED,
+		    "too many failed logins; try again later",
 		    "too many failed logins from this address, blocked while "
 		    "the password was checked");
 		session_settle(s);
@@ -1090,7 +1120,8 @@ password_checked(struct verify_job *job)
 		session_enter(s, SESSION_AUTH_DELAY);
 		break;
 	case PASSWD_ERROR:
-		session_refuse(s, "internal error", "the password check failed "
+		session_refuse(s, REFUSAL_INTERNAL, "internal error",
+		    "the password check failed "
 		    "(out of memory, or libcrypt refused the hash)");
 		break;
 	}
@@ -1133,7 +1164,7 @@ tls_handshake_step(struct session *s)
 		if (gnutls_error_is_fatal(ret)) {
 			/* Best effort: tell the client in an alert. */
 			(void)gnutls_alert_send_appropriate(s->tls, ret);
-			session_drop(s, "TLS handshake failed: %s",
+			session_drop(s, REFUSAL_TLS, "TLS handshake failed: %s",
 			    tls_error(ret));
 		}
 		return;
@@ -1365,7 +1396,8 @@ half_cb(struct ev_loop *loop, ev_io *w, int revents)
 		} else {
 			if (revents & EV_WRITE &&
 			    half_flush(h, &s->srv->pool, &why) == IO_ERROR) {
-				session_refuse(s, "backend unavailable",
+				session_refuse(s, REFUSAL_BACKEND,
+				    "backend unavailable",
 				    "backend %s: write failed: %s",
 				    s->svc->backend_text, why);
 				break;
@@ -1410,23 +1442,25 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	case SESSION_BACKEND_RESULT:
 		/* The backend's deadline, or the overall one if that is
 		 * sooner: either way the backend did not answer in time. */
-		session_refuse(s, "backend unavailable",
+		session_refuse(s, REFUSAL_BACKEND, "backend unavailable",
 		    "backend %s: no answer within %.0f s (%s)",
 		    s->svc->backend_text,
 		    ev_now(loop) - s->hs->backend_deadline +
 		    s->cfg->backend_timeout, state_names[s->state]);
 		break;
 	case SESSION_AUTH_DELAY:
-		session_refuse(s, "authentication failed",
+		session_refuse(s, REFUSAL_PASSWORD, "authentication failed",
 		    "authentication failed: %s", s->hs->auth_failure);
 		break;
 	case SESSION_PASSWORD_CHECK:
 		/* The client did its part: the checks are backed up. */
-		session_refuse(s, "server busy; try again later",
+		session_refuse(s, REFUSAL_BUSY, "server busy; try again later",
 		    "password check not done within the handshake timeout");
 		break;
 	default:
-		session_drop(s, "handshake timeout in state %s",
+		if (s->state == SESSION_PROXY_HEADER)
+			stats_accepted(s->svc->stats);
+		session_drop(s, REFUSAL_TIMEOUT, "handshake timeout in state %s",
 		    state_names[s->state]);
 		break;
 	case SESSION_CLOSING:
@@ -1566,6 +1600,8 @@ session_close(struct session *s)
 	    (unsigned long long)(s->hs ? 0 : s->client.nread),
 	    (unsigned long long)(s->hs ? 0 : s->backend.nread),
 	    ev_now(srv->loop) - s->started);
+	if (s->hs == NULL)
+		stats_closed(s->svc->stats, s->client.nread, s->backend.nread);
 
 	if (s->prev != NULL)
 		s->prev->next = s->next;

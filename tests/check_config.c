@@ -273,7 +273,7 @@ START_TEST(test_full_config)
 	    "  resumption = true;\n"
 	    "};\n"
 	    "limits = { max_clients = 500; handshake_timeout = 30;\n"
-	    "  backend_timeout = 7; stall_timeout = 120; };\n"
+	    "  backend_timeout = 7; stall_timeout = 120; shutdown_grace = 45; };\n"
 	    "services = (\n"
 	    "  { name = \"desktop\";\n"
 	    "    listen = [ \"127.0.0.1:5900\",\n"
@@ -305,6 +305,7 @@ START_TEST(test_full_config)
 	ck_assert_uint_eq(cfg->handshake_timeout, 30);
 	ck_assert_uint_eq(cfg->backend_timeout, 7);
 	ck_assert_uint_eq(cfg->stall_timeout, 120);
+	ck_assert_uint_eq(cfg->shutdown_grace, 45);
 
 	/* the global block, from cert_dir, with the CRL that exists there */
 	ck_assert_int_ne(asprintf(&p, "%s/ca-cert.pem", dir_a), -1);
@@ -400,6 +401,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg->keepalive_idle, 120);
 	ck_assert_uint_eq(cfg->keepalive_interval, 30);
 	ck_assert_uint_eq(cfg->keepalive_count, 4);
+	ck_assert_uint_eq(cfg->shutdown_grace, 30);
 	/* one worker per online CPU */
 	ck_assert_uint_eq(cfg->workers, config_default_workers());
 	ck_assert_uint_ge(cfg->workers, 1);
@@ -495,22 +497,26 @@ END_TEST
 START_TEST(test_limit_boundaries)
 {
 	load("limits = { max_clients = 1; handshake_timeout = 1;\n"
-	    "  backend_timeout = 1; stall_timeout = 1; };\n" GOOD_SVC);
+	    "  backend_timeout = 1; stall_timeout = 1; shutdown_grace = 0; };\n"
+	    GOOD_SVC);
 	expect_loaded();
 	ck_assert_uint_eq(cfg->max_clients, 1);
 	ck_assert_uint_eq(cfg->handshake_timeout, 1);
 	ck_assert_uint_eq(cfg->backend_timeout, 1);
 	ck_assert_uint_eq(cfg->stall_timeout, 1);
+	ck_assert_uint_eq(cfg->shutdown_grace, 0);
 	teardown();
 	setup();
 
 	load("limits = { max_clients = 1000000; handshake_timeout = 3600;\n"
-	    "  backend_timeout = 3600; stall_timeout = 3600; };\n" GOOD_SVC);
+	    "  backend_timeout = 3600; stall_timeout = 3600;\n"
+	    "  shutdown_grace = 86400; };\n" GOOD_SVC);
 	expect_loaded();
 	ck_assert_uint_eq(cfg->max_clients, 1000000);
 	ck_assert_uint_eq(cfg->handshake_timeout, 3600);
 	ck_assert_uint_eq(cfg->backend_timeout, 3600);
 	ck_assert_uint_eq(cfg->stall_timeout, 3600);
+	ck_assert_uint_eq(cfg->shutdown_grace, 86400);
 	teardown();
 	setup();
 
@@ -1163,6 +1169,14 @@ static const struct bad_case bad_cases[] = {
 	    "\"count\" must be between 1 and 100, not 0" },
 	{ "keepalive = {\n count = 101;\n};\n" GOOD_SVC, "count",
 	    "\"count\" must be between 1 and 100, not 101" },
+	{ "limits = {\n shutdown_grace = 86401;\n};\n" GOOD_SVC,
+	    "shutdown_grace",
+	    "\"shutdown_grace\" must be between 0 and 86400, not 86401" },
+	{ "limits = {\n shutdown_grace = -1;\n};\n" GOOD_SVC,
+	    "shutdown_grace",
+	    "\"shutdown_grace\" must be between 0 and 86400, not -1" },
+	{ "limits = {\n shutdown_grace = 1.5;\n};\n" GOOD_SVC,
+	    "shutdown_grace", "\"shutdown_grace\" must be an integer" },
 
 	/* log names */
 	{ "log = {\n level = \"verbose\";\n};\n" GOOD_SVC, "level",
