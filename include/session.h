@@ -118,6 +118,10 @@ struct session {
 	                         * at teardown */
 	bool turned_away;       /* refused by a per-address limit before the
 	                         * greeting: its end is logged at debug */
+	bool probe;             /* a LOCAL PROXY header (the balancer's own
+	                         * connection: a health check) and not a
+	                         * client byte since: not limited, not yet
+	                         * counted, its end logged at debug */
 	ev_tstamp active;       /* relay: when a byte last moved, as of the
 	                         * latest event (idle_timeout) */
 };

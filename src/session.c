@@ -593,7 +593,9 @@ session_admit(struct session *s)
 	uint8_t msg[RFB_VERSION_LEN];
 	const struct rfb_version ours = { 3, 8 };
 
-	if (!peer_limits_ok(s)) {
+	/* The balancer's own health checks are not held to the limits of
+	 * its address. */
+	if (!s->probe && !peer_limits_ok(s)) {
 		/* Closed before the greeting: not a byte for the client,
 		 * nothing for the backend.  The reason is the limit's. */
 		stats_refused(s->svc->stats, REFUSAL_LIMIT);
@@ -641,11 +643,15 @@ proxy_done(struct session *s, const struct proxy_header *h)
 		s->peer_addr = h->src;
 		net_format_addr(&h->src, s->peer, sizeof s->peer);
 	}
-	session_log(s, LOG_LEVEL_INFO, "PROXY header from %s: client %s%s",
+	session_log(s, h->local ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+	    "PROXY header from %s: client %s%s",
 	    proxy, s->peer, h->local ? " (the header carries no address)" : "");
 	free(s->hs->proxy);
 	s->hs->proxy = NULL;
-	stats_accepted(s->svc->stats);
+	if (h->local)
+		s->probe = true;
+	else
+		stats_accepted(s->svc->stats);
 	session_admit(s);
 }
 
@@ -738,6 +744,11 @@ client_message(struct session *s)
 
 	switch (s->state) {
 	case SESSION_VERSION:
+		if (s->probe) {
+			/* It speaks RFB after all: a connection like any. */
+			s->probe = false;
+			stats_accepted(s->svc->stats);
+		}
 		r = rfb_parse_version(hs->in, hs->len, &v, &used);
 		if (r == RFB_OLD_VERSION) {
 			session_refuse(s, REFUSAL_PROTOCOL,
@@ -1458,7 +1469,7 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		    "password check not done within the handshake timeout");
 		break;
 	default:
-		if (s->state == SESSION_PROXY_HEADER)
+		if (s->state == SESSION_PROXY_HEADER || s->probe)
 			stats_accepted(s->svc->stats);
 		session_drop(s, REFUSAL_TIMEOUT, "handshake timeout in state %s",
 		    state_names[s->state]);
@@ -1586,10 +1597,12 @@ session_close(struct session *s)
 	}
 
 	/* A load balancer's health check (it sent not a byte of its PROXY
-	 * header) is no session worth an info line every few seconds; a
+	 * header, or a LOCAL one and nothing after) is no session worth an
+	 * info line every few seconds; a
 	 * connection turned away by a per-address limit had its own line. */
-	session_log(s, s->turned_away || (s->hs != NULL && s->hs->proxy != NULL &&
-	    s->hs->proxylen == 0) ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+	session_log(s, s->turned_away || s->probe || (s->hs != NULL &&
+	    s->hs->proxy != NULL && s->hs->proxylen == 0) ? LOG_LEVEL_DEBUG :
+	    LOG_LEVEL_INFO,
 	    "closed: %s; peer %s, service %s, "
 	    "dn \"%s\", subtype %s%s, client->backend %llu bytes, "
 	    "backend->client %llu bytes, %.3f s",

@@ -126,4 +126,26 @@ contacts=$(($(backend_contacts "$BACKEND_LOG") - contacts_before))
 [ "$contacts" -eq 3 ] || fail "the backend saw $contacts connections, not the 3 admitted"
 
 stop_daemon
+log "ok: connect_rate_per_ip"
+
+# ---- behind a load balancer, the carried address is the one limited ---------
+# Every connection comes from 127.0.0.1; the PROXY header says who the
+# client is.  A LOCAL header (the balancer's own health check) is held to
+# no limit.
+: >"$DAEMON_LOG"
+limits_config "$T/proxy.conf" "max_clients_per_ip = 1;"
+sed -i 's|listen = \[ "127.0.0.1:0" \];|listen = ( { address = "127.0.0.1:0"; proxy_protocol = "v2"; trusted_proxies = [ "127.0.0.1/32" ]; } );|' \
+	"$T/proxy.conf"
+grep -q 'proxy_protocol = "v2"' "$T/proxy.conf" || fail "proxy.conf has no PROXY listener"
+start_daemon "$T/proxy.conf"
+holder carried1 --proxy-v2 198.51.100.7:40001
+refused carried2 --proxy-v2 198.51.100.7:40002
+expect_log ': client 198\.51\.100\.7: 1 session from this address \(max_clients_per_ip 1\): refused$'
+admitted carried3 --proxy-v2 198.51.100.8:40003
+holder local1 --proxy-v2-local
+admitted local2 --proxy-v2-local
+expect_log 'authorised: peer 127\.0\.0\.1:[0-9]+, service test'
+grep -q 'client 127\.0\.0\.1: .*refused' "$DAEMON_LOG" && fail "the balancer's address was limited"
+stop_daemon
+log "ok: the carried address is the one limited"
 log "PASS"

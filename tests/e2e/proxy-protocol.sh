@@ -173,5 +173,14 @@ log "ok: the back-off blocks the carried address, not the load balancer's"
 
 ! grep -q 'pw-of-' "$DAEMON_LOG" || fail "a password is in the log"
 expect_no_sessions
+
+# The status report counts every refused header, and no health check.
+bad=$(grep -Ec ': closed: (bad PROXY header|PROXY header from an untrusted address)' "$DAEMON_LOG")
+[ "$bad" -gt 0 ] || fail "no refused header in the log"
+kill -USR1 "$DAEMON_PID"
+expect_log 'status: all services: '
+grep -q "status: all services: .*refused [0-9]* (bad PROXY header $bad[,)]" "$DAEMON_LOG" ||
+	fail "the report does not count the $bad refused headers: $(grep 'status: all' "$DAEMON_LOG")"
+log "ok: the status report counts $bad refused headers"
 stop_daemon
 log "PASS"
