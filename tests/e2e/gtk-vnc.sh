@@ -10,8 +10,7 @@
 
 command -v gvnccapture >/dev/null ||
 	fail "gvnccapture is not installed (gvncviewer; ./quickstart check installs it)"
-NSS_WRAPPER_LIB=$(dpkg -L libnss-wrapper 2>/dev/null | grep 'libnss_wrapper\.so$' | head -n 1)
-[ -n "$NSS_WRAPPER_LIB" ] || fail "libnss-wrapper is not installed"
+need_nss_wrapper
 
 make_certs
 certs client stranger --dn "CN=stranger,O=Elsewhere,C=GB"

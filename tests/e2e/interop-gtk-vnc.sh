@@ -20,7 +20,23 @@ client_try() {
 client_shows_backend() { cmp -s "$T/direct.ppm" "$T/$1.ppm"; }
 client_reason() { sed -n 's/^auth-failure: //p' "$T/$1.out" | head -n 1; }
 
+# The gtk-vnc layout export writes, as the ~/.pki of a home of its own
+# (nss_wrapper), under the client name "libvirt" remote-viewer asks for.
+client_try_exported() {
+	getent passwd "$(id -u)" |
+		awk -F: -v h="$T/home" 'BEGIN {OFS=":"} {$6=h; print}' >"$T/passwd-home"
+	mkdir -p "$T/home"
+	ln -sfn "$T/export" "$T/home/.pki"
+	LD_PRELOAD="$NSS_WRAPPER_LIB" NSS_WRAPPER_PASSWD="$T/passwd-home" \
+		NSS_WRAPPER_GROUP=/etc/group GVNCCLIENT_PKI_HOME="$T/home" \
+		/usr/bin/python3 "$top_srcdir/tests/gvncclient.py" --host 127.0.0.1 \
+		--port "$2" --client-name libvirt --out "$T/$1.ppm" --timeout 20 \
+		>"$T/$1.out" 2>&1
+}
+need_nss_wrapper
+
 interop_setup
 interop_all_cases
+interop_exported exported-pki --as libvirt
 stop_daemon
 log "PASS"

@@ -13,7 +13,15 @@ client_try() {
 client_shows_backend() { cmp -s "$T/direct.ppm" "$T/$1.ppm"; }
 client_reason() { sed -n 's/^refused: //p' "$T/$1.out" | head -n 1; }
 
+# The one PEM file export writes for libvncclient, given as all four files.
+client_try_exported() {
+	local b="$T/export/good.pem"
+	"$PEERS/vncclient" --host 127.0.0.1 --port "$2" --ca "$b" --crl "$b" \
+		--cert "$b" --key "$b" --out "$T/$1.ppm" --timeout 20 >"$T/$1.out" 2>&1
+}
+
 interop_setup
 interop_all_cases
+interop_exported exported-bundle
 stop_daemon
 log "PASS"

@@ -114,3 +114,25 @@ interop_password_cases() {
 		'refused: authentication failed: the user is not in allowed_users; .*user "carol"'
 	! grep -q 'pw-of-' "$DAEMON_LOG" || fail "a password is in the daemon's log"
 }
+
+# interop_exported NAME [--as DIRNAME]: client_try_exported NAME, the client
+# reading the files `vencryptd-certs export good` wrote into $T/export
+# (each adapter reads them as its real client does), gets the desktop
+# through the x509 service; the keys it reads are mode 0600.
+interop_exported() {
+	local name=$1
+	shift
+	certs export good "$T/export" "$@"
+	grep -q 'copy' "$T/certs.log" || fail "export printed no instructions"
+	local k
+	for k in "$T/export/good.pem" "$T/export"/*/private/clientkey.pem; do
+		[ "$(stat -c %a "$k")" = 600 ] || fail "$k is mode $(stat -c %a "$k"), not 600"
+	done
+	CLIENT_RC=0
+	client_try_exported "$name" "$X509_PORT" || CLIENT_RC=$?
+	[ "$CLIENT_RC" -eq 0 ] || fail "$name: the client was refused with the exported files"
+	client_shows_backend "$name" ||
+		fail "$name: what the client shows is not Xvnc's framebuffer"
+	expect_log 'authorised: .*service x509, dn "CN=good,O=Example,C=GB", subtype X509None'
+	log "ok: $name"
+}

@@ -87,6 +87,13 @@ make_certs() {
 	certs client good --dn "CN=good,O=Example,C=GB"
 }
 
+# need_nss_wrapper: NSS_WRAPPER_LIB, the path of libnss_wrapper.so, which
+# gives a program a passwd or group file of the test's own.
+need_nss_wrapper() {
+	NSS_WRAPPER_LIB=$(dpkg -L libnss-wrapper 2>/dev/null | grep 'libnss_wrapper\.so$' | head -n 1)
+	[ -n "$NSS_WRAPPER_LIB" ] || fail "libnss-wrapper is not installed"
+}
+
 client_cert() { echo "$PKI/clients/$1/cert.pem"; }
 client_key() { echo "$PKI/clients/$1/key.pem"; }
 

@@ -30,8 +30,7 @@ for u in alice bob; do
 done
 cp "$T/etc/passwd" "$T/etc/lab.passwd"
 
-NSS_WRAPPER_LIB=$(dpkg -L libnss-wrapper 2>/dev/null | grep 'libnss_wrapper\.so$' | head -n 1)
-[ -n "$NSS_WRAPPER_LIB" ] || fail "libnss-wrapper is not installed"
+need_nss_wrapper
 getent passwd >"$T/nss.passwd"
 { getent group; echo "vncweb:x:64999:"; } >"$T/nss.group"
 # check CONF: vencryptd -t with the examples' groups known
