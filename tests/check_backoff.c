@@ -16,6 +16,7 @@
 
 #include "backoff.h"
 #include "net.h"
+#include "check_run.h"
 
 #define T0 1000.0
 
@@ -516,8 +517,6 @@ main(void)
 {
 	Suite *s = suite_create("backoff");
 	TCase *tc;
-	SRunner *sr;
-	int failed;
 
 	tc = tcase_create("policy");
 	tcase_add_test(tc, test_free_failures_then_block);
@@ -548,9 +547,5 @@ main(void)
 	tcase_add_test(tc, test_zero_slots);
 	suite_add_tcase(s, tc);
 
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "check_run.h"
 
 START_TEST(test_empty_holds_nothing)
 {
@@ -88,16 +89,10 @@ main(void)
 {
 	Suite *s = suite_create("buf");
 	TCase *tc = tcase_create("buf");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_empty_holds_nothing);
 	tcase_add_test(tc, test_bounded_and_ordered);
 	tcase_add_test(tc, test_pool_keeps_at_most_maxfree);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }

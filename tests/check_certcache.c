@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "certcache.h"
+#include "check_run.h"
 
 #define T0 ((time_t)1800000000)
 
@@ -160,8 +161,6 @@ main(void)
 {
 	Suite *s = suite_create("certcache");
 	TCase *tc = tcase_create("cache");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_empty_finds_nothing);
 	tcase_add_test(tc, test_found_inside_span_only);
@@ -171,9 +170,5 @@ main(void)
 	tcase_add_test(tc, test_dn_truncated_to_caller);
 	tcase_add_test(tc, test_never_grows);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }

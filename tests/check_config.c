@@ -25,6 +25,7 @@
 #include "net.h"
 #include "passwd.h"
 #include "rfb.h"
+#include "check_run.h"
 
 /* ---- fixture ------------------------------------------------------------- */
 
@@ -1826,11 +1827,5 @@ config_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(config_suite());
 }

@@ -24,6 +24,7 @@
 #include <gnutls/x509.h>
 
 #include "dn.h"
+#include "check_run.h"
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -552,11 +553,5 @@ dn_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(dn_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(dn_suite());
 }

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "passwd.h"
+#include "check_run.h"
 
 /* "alice-pw" */
 #define H_YESCRYPT "$y$j9T$C3KFyvSz5a.H37wg3G1yM/$U5g5xtzINNWMgGVfoMOJf0X" \
@@ -495,11 +496,5 @@ passwd_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(passwd_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(passwd_suite());
 }

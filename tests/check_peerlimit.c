@@ -18,6 +18,7 @@
 
 #include "net.h"
 #include "peerlimit.h"
+#include "check_run.h"
 
 #define T0 1000.0
 
@@ -462,8 +463,6 @@ main(void)
 {
 	Suite *s = suite_create("peerlimit");
 	TCase *tc;
-	SRunner *sr;
-	int failed;
 
 	tc = tcase_create("sessions");
 	tcase_add_checked_fixture(tc, setup, teardown);
@@ -500,9 +499,5 @@ main(void)
 	tcase_add_test(tc, test_init_rejects_odd_sizes);
 	suite_add_tcase(s, tc);
 
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }

@@ -12,6 +12,7 @@
 
 #include "cidr.h"
 #include "proxy.h"
+#include "check_run.h"
 
 #define SIG "\r\n\r\n\0\r\nQUIT\n"
 
@@ -452,11 +453,5 @@ proxy_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(proxy_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(proxy_suite());
 }

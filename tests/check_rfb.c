@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "rfb.h"
+#include "check_run.h"
 
 #define B(...) ((const uint8_t[]){ __VA_ARGS__ })
 
@@ -408,11 +409,5 @@ rfb_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(rfb_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(rfb_suite());
 }

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "passwd.h"
 #include "verifier.h"
+#include "check_run.h"
 
 #define LOOP_LIMIT 30.0         /* seconds a loop run may take */
 
@@ -543,8 +544,6 @@ main(void)
 {
 	Suite *s = suite_create("verifier");
 	TCase *tc = tcase_create("verifier");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 2 * LOOP_LIMIT + 30);
@@ -558,9 +557,5 @@ main(void)
 	tcase_add_test(tc, test_two_loops_share_the_pool);
 	tcase_add_test(tc, test_queue_is_bounded);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(s);
 }
