@@ -89,6 +89,22 @@ struct handshake {
 	size_t proxylen;
 };
 
+/*
+ * How a connection came to count, for the status report's "accepted" and
+ * for the level of its closing line.  A connection behind a load balancer
+ * counts once its PROXY header is in (or is bad), so that the balancer's
+ * health checks do not.
+ */
+enum arrival {
+	ARRIVAL_HEADER,         /* its PROXY header not in yet: not counted */
+	ARRIVAL_PROBE,          /* a LOCAL header (the balancer's own
+	                         * connection, a health check) and not a client
+	                         * byte since: not counted, not limited */
+	ARRIVAL_ACCEPTED,       /* counted as accepted, once */
+	ARRIVAL_TURNED_AWAY,    /* counted, then refused by a per-address limit
+	                         * before the greeting, with a line of its own */
+};
+
 struct session {
 	struct server *srv;
 	struct config *cfg;     /* a reference: the generation svc belongs to */
@@ -114,14 +130,10 @@ struct session {
 	                                 * goes by it */
 	char peer[NET_ADDRSTRLEN];
 	char reason[160];       /* why the session ended (first reason wins) */
+	enum arrival arrival;   /* how far the connection got towards being
+	                         * counted as accepted (session_arrived) */
 	bool counted;           /* in the per-address table: released once,
 	                         * at teardown */
-	bool turned_away;       /* refused by a per-address limit before the
-	                         * greeting: its end is logged at debug */
-	bool probe;             /* a LOCAL PROXY header (the balancer's own
-	                         * connection: a health check) and not a
-	                         * client byte since: not limited, not yet
-	                         * counted, its end logged at debug */
 	ev_tstamp active;       /* relay: when a byte last moved, as of the
 	                         * latest event (idle_timeout) */
 };

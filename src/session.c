@@ -518,7 +518,7 @@ peer_limits_ok(struct session *s)
 		    limit_scope(&s->peer_addr), cfg->connect_rate_per_ip);
 		break;
 	}
-	s->turned_away = true;
+	s->arrival = ARRIVAL_TURNED_AWAY;
 	if (!why.log)
 		return false;
 	if (why.unlogged > 0)
@@ -528,6 +528,17 @@ peer_limits_ok(struct session *s)
 	session_log(s, LOG_LEVEL_NOTICE, "client %s: %s: refused%s", host,
 	    s->reason, unlogged);
 	return false;
+}
+
+/* The connection counts as accepted from now on: the one place it is
+ * counted, once, whatever the way it came. */
+static void
+session_arrived(struct session *s)
+{
+	if (s->arrival == ARRIVAL_HEADER || s->arrival == ARRIVAL_PROBE) {
+		s->arrival = ARRIVAL_ACCEPTED;
+		stats_accepted(s->svc->stats);
+	}
 }
 
 void
@@ -573,15 +584,15 @@ session_start(struct server *srv, const struct service *svc,
 		net_set_nodelay(fd);
 		session_keepalive(s, fd);
 	}
-	/* A connection behind a load balancer counts as accepted once its
-	 * header is in (or is bad): its health checks do not. */
+	/* Behind a load balancer, the client is known once its header is
+	 * in. */
 	if (listen_conf_trusts(lc, peer)) {
 		if ((s->hs->proxy = malloc(PROXY_MAX)) == NULL)
 			session_abort(s, "out of memory");
 		else
 			session_enter(s, SESSION_PROXY_HEADER);
 	} else {
-		stats_accepted(svc->stats);
+		session_arrived(s);
 		session_admit(s);
 	}
 	session_settle(s);
@@ -595,7 +606,7 @@ session_admit(struct session *s)
 
 	/* The balancer's own health checks are not held to the limits of
 	 * its address. */
-	if (!s->probe && !peer_limits_ok(s)) {
+	if (s->arrival != ARRIVAL_PROBE && !peer_limits_ok(s)) {
 		/* Closed before the greeting: not a byte for the client,
 		 * nothing for the backend.  The reason is the limit's. */
 		stats_refused(s->svc->stats, REFUSAL_LIMIT);
@@ -625,7 +636,7 @@ proxy_bad(struct session *s, const char *why)
 {
 	session_log(s, LOG_LEVEL_WARNING, "PROXY header from %s: %s", s->peer,
 	    why);
-	stats_accepted(s->svc->stats);
+	session_arrived(s);
 	stats_refused(s->svc->stats, REFUSAL_PROXY);
 	session_abort(s, "bad PROXY header: %s", why);
 }
@@ -649,9 +660,9 @@ proxy_done(struct session *s, const struct proxy_header *h)
 	free(s->hs->proxy);
 	s->hs->proxy = NULL;
 	if (h->local)
-		s->probe = true;
+		s->arrival = ARRIVAL_PROBE;
 	else
-		stats_accepted(s->svc->stats);
+		session_arrived(s);
 	session_admit(s);
 }
 
@@ -744,11 +755,9 @@ client_message(struct session *s)
 
 	switch (s->state) {
 	case SESSION_VERSION:
-		if (s->probe) {
-			/* It speaks RFB after all: a connection like any. */
-			s->probe = false;
-			stats_accepted(s->svc->stats);
-		}
+		/* After a LOCAL header, it speaks RFB after all: a
+		 * connection like any. */
+		session_arrived(s);
 		r = rfb_parse_version(hs->in, hs->len, &v, &used);
 		if (r == RFB_OLD_VERSION) {
 			session_refuse(s, REFUSAL_PROTOCOL,
@@ -1469,8 +1478,7 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		    "password check not done within the handshake timeout");
 		break;
 	default:
-		if (s->state == SESSION_PROXY_HEADER || s->probe)
-			stats_accepted(s->svc->stats);
+		session_arrived(s);
 		session_drop(s, REFUSAL_TIMEOUT, "handshake timeout in state %s",
 		    state_names[s->state]);
 		break;
@@ -1598,10 +1606,12 @@ session_close(struct session *s)
 
 	/* A load balancer's health check (it sent not a byte of its PROXY
 	 * header, or a LOCAL one and nothing after) is no session worth an
-	 * info line every few seconds; a
-	 * connection turned away by a per-address limit had its own line. */
-	session_log(s, s->turned_away || s->probe || (s->hs != NULL &&
-	    s->hs->proxy != NULL && s->hs->proxylen == 0) ? LOG_LEVEL_DEBUG :
+	 * info line every few seconds; a connection turned away by a
+	 * per-address limit had its own line. */
+	session_log(s, s->arrival == ARRIVAL_TURNED_AWAY ||
+	    s->arrival == ARRIVAL_PROBE || (s->arrival == ARRIVAL_HEADER &&
+	    s->hs != NULL && s->hs->proxy != NULL && s->hs->proxylen == 0) ?
+	    LOG_LEVEL_DEBUG :
 	    LOG_LEVEL_INFO,
 	    "closed: %s; peer %s, service %s, "
 	    "dn \"%s\", subtype %s%s, client->backend %llu bytes, "
