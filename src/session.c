@@ -1180,6 +1180,14 @@ tls_handshake_step(struct session *s)
 		    state_names[s->state], strerror(err));
 		return;
 	}
+	if (ret == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+		/* The client gave up, usually on our certificate: its alert
+		 * says why, GnuTLS's error only that there was one. */
+		const char *alert = gnutls_alert_get_name(gnutls_alert_get(s->tls));
+		session_drop(s, REFUSAL_TLS, "TLS handshake failed: the client "
+		    "sent the alert \"%s\"", alert != NULL ? alert : "unknown");
+		return;
+	}
 	if (ret < 0) {
 		if (gnutls_error_is_fatal(ret)) {
 			/* Best effort: tell the client in an alert. */

@@ -87,6 +87,20 @@ make_certs() {
 	certs client good --dn "CN=good,O=Example,C=GB"
 }
 
+# Client certificates of our CA that are refused: expired, early (not yet
+# valid), revoked (in the CRL), servereku (a server's usage only) and
+# stranger (a subject outside O=Example).
+make_bad_certs() {
+	certs client expired --dn "CN=expired,O=Example,C=GB" \
+		--activation "2001-01-01 00:00:00 UTC" --expiration "2002-01-01 00:00:00 UTC"
+	certs client early --dn "CN=early,O=Example,C=GB" \
+		--activation "2090-01-01 00:00:00 UTC" --expiration "2091-01-01 00:00:00 UTC"
+	certs client revoked --dn "CN=revoked,O=Example,C=GB"
+	certs revoke revoked
+	certs client servereku --dn "CN=servereku,O=Example,C=GB" --eku server
+	certs client stranger --dn "CN=stranger,O=Elsewhere,C=GB"
+}
+
 # need_nss_wrapper: NSS_WRAPPER_LIB, the path of libnss_wrapper.so, which
 # gives a program a passwd or group file of the test's own.
 need_nss_wrapper() {

@@ -4,14 +4,7 @@
 . "${top_srcdir:?run through make check}/tests/e2e/lib.sh" || exit 1
 
 make_certs
-certs client expired --dn "CN=expired,O=Example,C=GB" \
-	--activation "2001-01-01 00:00:00 UTC" --expiration "2002-01-01 00:00:00 UTC"
-certs client early --dn "CN=early,O=Example,C=GB" \
-	--activation "2090-01-01 00:00:00 UTC" --expiration "2091-01-01 00:00:00 UTC"
-certs client revoked --dn "CN=revoked,O=Example,C=GB"
-certs revoke revoked
-certs client servereku --dn "CN=servereku,O=Example,C=GB" --eku server
-certs client stranger --dn "CN=stranger,O=Elsewhere,C=GB"
+make_bad_certs
 certs client trudy --dn "CN=trudy,O=Evil\\,O=Example,C=GB"
 "$CERTTOOL_SCRIPT" -d "$OTHER" init-ca --cn "Other CA" >>"$T/certs.log" 2>&1 || fail "other CA"
 "$CERTTOOL_SCRIPT" -d "$OTHER" client good --dn "CN=good,O=Example,C=GB" >>"$T/certs.log" 2>&1 ||
