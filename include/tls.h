@@ -90,5 +90,8 @@ void tls_describe(gnutls_session_t s, char *out, size_t cap);
 /* GnuTLS's message for err without its final full stop, so a log line
  * can go on after it; valid until the next call on the same thread. */
 const char *tls_error(int err);
+/* The name of the alert the peer ended the handshake with, after
+ * GNUTLS_E_FATAL_ALERT_RECEIVED ("CA is unknown"). */
+const char *tls_alert_received(gnutls_session_t s);
 
 #endif

@@ -1183,9 +1183,8 @@ tls_handshake_step(struct session *s)
 	if (ret == GNUTLS_E_FATAL_ALERT_RECEIVED) {
 		/* The client gave up, usually on our certificate: its alert
 		 * says why, GnuTLS's error only that there was one. */
-		const char *alert = gnutls_alert_get_name(gnutls_alert_get(s->tls));
 		session_drop(s, REFUSAL_TLS, "TLS handshake failed: the client "
-		    "sent the alert \"%s\"", alert != NULL ? alert : "unknown");
+		    "sent the alert \"%s\"", tls_alert_received(s->tls));
 		return;
 	}
 	if (ret < 0) {

@@ -477,3 +477,11 @@ tls_error(int err)
 		text[n - 1] = '\0';
 	return text;
 }
+
+const char *
+tls_alert_received(gnutls_session_t s)
+{
+	const char *name = gnutls_alert_get_name(gnutls_alert_get(s));
+
+	return name != NULL ? name : "unknown";
+}
