@@ -211,11 +211,11 @@ term_daemon() {
 	kill -TERM "$DAEMON_PID" 2>/dev/null || true
 }
 
-# stop_daemon: SIGTERM (twice, see term_daemon), and it must exit 0
-# within 10 s.
+# stop_daemon [LIMIT]: SIGTERM (twice, see term_daemon), and it must exit
+# 0 within LIMIT s (10 unless given).
 stop_daemon() {
 	term_daemon || fail "vencryptd did not take SIGTERM"
-	wait_until 10 daemon_gone || fail "vencryptd did not stop on SIGTERM"
+	wait_until "${1:-10}" daemon_gone || fail "vencryptd did not stop on SIGTERM"
 	wait "$DAEMON_PID"
 	local rc=$?
 	[ $rc -eq 0 ] || fail "vencryptd exited $rc after SIGTERM"
