@@ -22,8 +22,12 @@ PEER='peer 127\.0\.0\.1:[0-9]+, service test'
 # One client process: for N = 0, 1, 2, ... it connects, runs the whole
 # handshake with a client certificate and X509Plain, and resets the
 # connection after exactly N bytes, until the next N would send the
-# credentials whole.
-"$PEERS/vtclient" --connect "127.0.0.1:$DAEMON_PORT" --timeout 100 "${GOOD[@]}" \
+# credentials whole.  Some thousand connections, each a TLS handshake:
+# a few seconds for the daemon as built, 20 s under valgrind on an idle
+# machine, over 100 s when valgrind's daemon shares the CPUs with other
+# work.  So the loop has 600 s, and each connection 20 s of its own
+# (vtclient), which a stalled daemon overruns.
+"$PEERS/vtclient" --connect "127.0.0.1:$DAEMON_PORT" --timeout 600 "${GOOD[@]}" \
 	--subtype 262 --user alice --password pw-of-alice --reset-each-offset \
 	>"$T/resets.out" 2>&1 || fail "the reset loop failed"
 line=$(grep '^reset-loop ok ' "$T/resets.out") || fail "the reset loop did not finish"
