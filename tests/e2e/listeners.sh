@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Listeners: IPv4 and IPv6 side by side, "*:0" as two sockets on one port,
-# a unix: listener with its mode, owner and group (a stale socket file
+# Listeners: IPv4 and IPv6 side by side, "*:0" as two sockets on one port
+# (and as one, with a warning, on a host without IPv6), a unix: listener with its mode, owner and group (a stale socket file
 # replaced, a regular file or a live listener at the path refused, the
 # file removed at exit), a reload that changes a listener's PROXY settings
 # and a socket's mode, and the configuration errors, each with file:line.
@@ -134,6 +134,41 @@ grep -q "cannot listen on unix:$SOCK: $SOCK exists and is not a socket" "$T/regu
 	fail "no error naming the regular file"
 [ "$(cat "$SOCK")" = "not a socket" ] || fail "the regular file was touched"
 log "ok: a regular file at the path is an error"
+
+# ---- *:0 on a host without IPv6 -------------------------------------------------------
+# tests/noipv6.so makes socket(AF_INET6) fail with EAFNOSUPPORT, as on a
+# kernel booted with ipv6.disable=1: "*:0" listens on 0.0.0.0 alone, with
+# a warning naming the file and line; an explicit IPv6 address is still
+# an error that stops the start.
+cat >"$T/noipv6.conf" <<CONF
+$(config_head)
+services = (
+  { name = "all"; backend = "$BACKEND_ADDR"; listen = [ "*:0" ]; }
+);
+CONF
+# without_ipv6 COMMAND...: COMMAND (a function) with noipv6.so preloaded.
+without_ipv6() {
+	local LD_PRELOAD="$top_builddir/tests/noipv6.so"
+	local ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+	export LD_PRELOAD ASAN_OPTIONS
+	"$@"
+}
+: >"$T/daemon.log"
+without_ipv6 start_daemon "$T/noipv6.conf"
+[ "$(awk '$1 == "all"' "$T/daemon.ports" | wc -l)" -eq 1 ] ||
+	fail "*:0 without IPv6 is not one socket: $(cat "$T/daemon.ports")"
+[[ "$(addr_of all 1)" == "0.0.0.0:"* ]] || fail "*:0 without IPv6: no 0.0.0.0 socket"
+expect_log "noipv6\.conf:5: service all: no IPv6 for \*:0: listening on IPv4 only"
+client noipv6 "127.0.0.1:$(port all 1)"
+expect_log 'authorised: peer 127\.0\.0\.1:[0-9]+, service all'
+expect_no_sessions
+stop_daemon
+sed -i 's/"\*:0"/"[::1]:0"/' "$T/noipv6.conf"
+without_ipv6 refused_start noipv6-explicit "$T/noipv6.conf"
+[ "$RC" -eq 1 ] || fail "[::1]:0 without IPv6: exit $RC, not 1"
+grep -q "noipv6\.conf:5: service all: cannot listen on \[::1\]:0: Address family not supported" \
+	"$T/noipv6-explicit.out" || fail "[::1]:0 without IPv6: no error naming it"
+log "ok: *:0 falls back to IPv4 alone where there is no IPv6"
 
 # ---- configuration errors, with file:line ------------------------------------------
 bad_conf() { # bad_conf NAME LISTEN-ENTRY [SERVICE-KEYS]
